@@ -1,0 +1,38 @@
+# The README's commands. Everything lives in .venv/ at the repo root.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+UV_VERSION := 0.13.8
+export UV_PROJECT_ENVIRONMENT := $(abspath $(VENV))
+export UV_PYTHON := $(abspath $(BIN)/python)
+
+.PHONY: setup demo test lint typecheck unit clean
+
+setup: $(VENV)/.synced
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q "uv==$(UV_VERSION)"
+
+# uv caches built wheels (llama-cpp-python compiles once per machine, minutes; then seconds)
+$(VENV)/.synced: pyproject.toml uv.lock | $(BIN)/python
+	$(BIN)/uv sync --frozen --all-extras
+	touch $@
+
+demo: setup
+	$(BIN)/costguard demo
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: setup
+	$(BIN)/mypy
+
+unit: setup
+	$(BIN)/python -m pytest --cov=costguard --cov-report=term-missing:skip-covered
+
+test: lint typecheck unit
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

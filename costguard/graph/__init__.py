@@ -1,0 +1,1 @@
+"""The graph: builder and routers."""

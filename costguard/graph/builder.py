@@ -1,0 +1,89 @@
+"""The graph, uncompiled, and the helpers that compile it with a checkpointer."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+from langgraph.checkpoint.base import BaseCheckpointSaver
+from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
+from langgraph.checkpoint.sqlite import SqliteSaver
+from langgraph.graph import END, START, StateGraph
+from langgraph.graph.state import CompiledStateGraph
+from langgraph.types import RetryPolicy
+
+from costguard.context import Deps
+from costguard.errors import RetryableError
+from costguard.graph import routing
+from costguard.nodes.analyze import analyze
+from costguard.nodes.execute import execute
+from costguard.nodes.gather import gather
+from costguard.nodes.investigate import investigate
+from costguard.nodes.report import report
+from costguard.nodes.review import human_review
+from costguard.nodes.validate import validate
+from costguard.state import (
+    Alert,
+    Approval,
+    CostState,
+    Decision,
+    DecisionParameters,
+    Facts,
+    GraphInput,
+    Outcome,
+    Plan,
+    Result,
+    ReviewResult,
+    Verdict,
+)
+
+MAX_ATTEMPTS = 3
+RETRY = RetryPolicy(
+    max_attempts=MAX_ATTEMPTS, initial_interval=0.5, backoff_factor=2.0, jitter=True, retry_on=RetryableError
+)
+
+Graph = CompiledStateGraph[CostState, Deps, GraphInput, CostState]
+
+
+def build_graph() -> StateGraph[CostState, Deps, GraphInput, CostState]:
+    """START → gather → analyze → validate → {investigate → analyze | human_review | execute | report} → END."""
+    graph = StateGraph(CostState, context_schema=Deps, input_schema=GraphInput)
+    graph.add_node("gather", gather, retry_policy=RETRY)
+    graph.add_node("analyze", analyze, retry_policy=RETRY)
+    graph.add_node("validate", validate)
+    graph.add_node("investigate", investigate, retry_policy=RETRY)
+    graph.add_node("human_review", human_review)
+    graph.add_node("execute", execute, retry_policy=RETRY)
+    graph.add_node("report", report)
+    graph.add_edge(START, "gather")
+    graph.add_edge("gather", "analyze")
+    graph.add_edge("analyze", "validate")
+    graph.add_conditional_edges("validate", routing.after_validate)
+    graph.add_edge("investigate", "analyze")
+    graph.add_conditional_edges("human_review", routing.after_review)
+    graph.add_edge("execute", "report")
+    graph.add_edge("report", END)
+    return graph
+
+
+def compile_graph(checkpointer: BaseCheckpointSaver[str] | None) -> Graph:
+    """Compile with the given checkpointer (None: the API server supplies its own)."""
+    return build_graph().compile(checkpointer=checkpointer, name="costguard")
+
+
+STATE_MODELS = (Alert, Facts, Decision, DecisionParameters, Verdict, Plan, Approval, ReviewResult, Result, Outcome)
+
+
+def serializer() -> JsonPlusSerializer:
+    """The checkpoint serializer, allowed to revive costguard's state models and nothing else."""
+    return JsonPlusSerializer(allowed_msgpack_modules=[(m.__module__, m.__name__) for m in STATE_MODELS])
+
+
+def sqlite_checkpointer(path: Path | str) -> SqliteSaver:
+    """A SqliteSaver on the costguard database file, in WAL mode with a busy timeout."""
+    conn = sqlite3.connect(str(path), check_same_thread=False, timeout=30.0)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA busy_timeout=30000")
+    saver = SqliteSaver(conn, serde=serializer())
+    saver.setup()
+    return saver

@@ -1,0 +1,31 @@
+"""Routers: pure functions of the state that return the next node's name, and fail loudly."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from costguard.state import CostState
+
+
+class RoutingError(RuntimeError):
+    """The state does not say where to go: a bug, never a silent default."""
+
+
+def after_validate(state: CostState) -> Literal["investigate", "human_review", "execute", "report"]:
+    verdict = state.get("verdict")
+    if verdict is None:
+        raise RoutingError("validate produced no verdict")
+    if verdict.route in ("human_review", "execute") and state.get("plan") is None:
+        raise RoutingError(f"route {verdict.route} without a plan")
+    return verdict.route
+
+
+def after_review(state: CostState) -> Literal["execute", "human_review", "report"]:
+    review = state.get("review")
+    if review is None:
+        raise RoutingError("human_review produced no review result")
+    if review.status == "approved":
+        return "execute"
+    if review.status == "refused":
+        return "human_review"
+    return "report"

@@ -1,0 +1,153 @@
+"""execute: re-check the rails on fresh facts, then snapshot and act, exactly once per plan.
+
+Every effect is ledgered: its intent is written before the call and its result after, each in
+one transaction with its audit record. A re-run (retry, resume, crash) reads the ledger and
+reconciles with the cloud instead of acting again:
+- snapshot: the snapshots carry the idempotency key as a tag; volumes that have one get no second;
+- stop: an instance already `stopped`/`stopping` is not stopped again;
+- resize: an instance already of the target type is not modified again.
+Without a valid approval for this exact plan digest (or in dry-run mode), every call is made
+with DryRun=True: AWS checks it, nothing changes.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from langgraph.runtime import Runtime
+
+from costguard.context import Deps
+from costguard.errors import CloudPermissionError, CriticalError, RailTrippedAtExecution
+from costguard.policy import recheck_at_execution
+from costguard.state import Approval, CostState, Facts, Plan, Result
+from costguard.tools.ledger import AuditRecord, idempotency_key
+
+
+def _audit(
+    plan: Plan, approval: Approval | None, event: str, result: str, detail: str = "", key: str | None = None
+) -> AuditRecord:
+    return AuditRecord(
+        thread_id=plan.thread_id,
+        actor="costguard:execute",
+        authorized_by=approval.authorized_by if approval else None,
+        event=event,
+        instance_id=plan.instance_id,
+        digest=plan.digest,
+        result=result,
+        detail=detail,
+        dedupe_key=key,
+    )
+
+
+def _dry_run(deps: Deps, plan: Plan, fresh: Facts, approval: Approval | None) -> dict[str, Any]:
+    key = idempotency_key(plan.thread_id, plan.digest, "dry_run")
+    deps.cloud.snapshot(fresh, key, dry_run=True)
+    if plan.action == "shutdown":
+        deps.cloud.stop(plan.instance_id, plan.region, dry_run=True)
+    else:
+        assert plan.target_instance_type is not None
+        deps.cloud.resize(plan.instance_id, plan.region, plan.target_instance_type, start_after=False, dry_run=True)
+    why = "dry-run mode" if deps.policy.dry_run else "no approval for this plan"
+    reason = f"DryRun {plan.action} accepted by the EC2 API ({why}); nothing changed"
+    deps.store.audit(_audit(plan, approval, "dry_run", "dry_run_ok", reason, key=f"dry_run:{key}"))
+    return {"result": Result(status="dry_run", reason=reason)}
+
+
+def _critical(
+    deps: Deps, plan: Plan, approval: Approval | None, error: CriticalError, rules: tuple[str, ...]
+) -> dict[str, Any]:
+    reason = str(error)
+    deps.store.audit(
+        _audit(plan, approval, "execution_refused", "critical", reason, key=f"critical:{plan.thread_id}:{plan.digest}")
+    )
+    deps.notifier.critical(
+        reason, thread_id=plan.thread_id, detail={"instance_id": plan.instance_id, "digest": plan.digest}
+    )
+    return {"result": Result(status="failed", reason=reason, rules=rules, error_class=type(error).__name__)}
+
+
+def execute(state: CostState, runtime: Runtime[Deps]) -> dict[str, Any]:
+    deps = runtime.context
+    plan = state["plan"]
+    assert plan is not None, "execute needs a plan"
+    approval = state.get("approval")
+    approved = approval is not None and approval.digest == plan.digest
+    fresh = deps.cloud.describe(plan.instance_id, plan.region)
+
+    snap_key = idempotency_key(plan.thread_id, plan.digest, "snapshot")
+    act_key = idempotency_key(plan.thread_id, plan.digest, plan.action)
+    act_entry = deps.store.ledger_get(act_key)
+
+    if act_entry is None:
+        # nothing was done yet: the rails decide on what the cloud says now
+        refusals = recheck_at_execution(plan, fresh, deps.prices, deps.policy)
+        if refusals:
+            return _critical(deps, plan, approval, RailTrippedAtExecution(plan.instance_id, refusals), refusals)
+        if deps.policy.dry_run or not approved:
+            return _dry_run(deps, plan, fresh, approval)
+    assert approval is not None
+    try:
+        snapshots = _snapshot_once(deps, plan, approval, fresh, snap_key)
+        original = state.get("facts")
+        start_after = (original.state if original else fresh.state) == "running"
+        _act_once(deps, plan, approval, fresh, act_key, snapshots, start_after=start_after)
+    except CloudPermissionError as exc:
+        return _critical(deps, plan, approval, exc, ("permission_denied",))
+    verb = "stopped" if plan.action == "shutdown" else f"resized to {plan.target_instance_type}"
+    return {
+        "result": Result(
+            status="executed",
+            executed=True,
+            reason=f"{plan.instance_id} {verb} after snapshot(s) {', '.join(snapshots) or '(no EBS volumes)'}; "
+            f"authorized by {approval.authorized_by}",
+            snapshot_ids=tuple(snapshots),
+        )
+    }
+
+
+def _snapshot_once(deps: Deps, plan: Plan, approval: Approval, fresh: Facts, key: str) -> list[str]:
+    entry = deps.store.record_intent(
+        key=key,
+        thread_id=plan.thread_id,
+        digest=plan.digest,
+        step="snapshot",
+        instance_id=plan.instance_id,
+        audit=_audit(plan, approval, "snapshot_intent", "intent", f"volumes {', '.join(fresh.volume_ids)}"),
+    )
+    if entry.confirmed and entry.result is not None:
+        return list(entry.result.get("snapshot_ids", []))
+    # the snapshot call itself skips volumes that already carry a snapshot with this key
+    _, ids = deps.cloud.snapshot(fresh, key, dry_run=False)
+    deps.store.confirm(key, {"snapshot_ids": ids}, _audit(plan, approval, "snapshot_created", "done", ", ".join(ids)))
+    return ids
+
+
+def _act_once(
+    deps: Deps, plan: Plan, approval: Approval, fresh: Facts, key: str, snapshots: list[str], *, start_after: bool
+) -> None:
+    entry = deps.store.record_intent(
+        key=key,
+        thread_id=plan.thread_id,
+        digest=plan.digest,
+        step=plan.action,
+        instance_id=plan.instance_id,
+        audit=_audit(plan, approval, f"{plan.action}_intent", "intent", f"after snapshots {', '.join(snapshots)}"),
+    )
+    if entry.confirmed:
+        return
+    if plan.action == "shutdown":
+        if fresh.state in ("stopped", "stopping"):
+            detail = f"reconciled: {plan.instance_id} already {fresh.state}"
+            if fresh.state == "stopping":
+                deps.cloud.stop(plan.instance_id, plan.region, dry_run=False)
+        else:
+            deps.cloud.stop(plan.instance_id, plan.region, dry_run=False)
+            detail = f"stopped {plan.instance_id}"
+        result = {"previous_state": "running", "instance_type": plan.current_instance_type}
+    else:
+        target = plan.target_instance_type
+        assert target is not None
+        deps.cloud.resize(plan.instance_id, plan.region, target, start_after=start_after, dry_run=False)
+        detail = f"resized {plan.instance_id} {plan.current_instance_type} -> {target}"
+        result = {"previous_type": plan.current_instance_type, "target_type": target}
+    deps.store.confirm(key, result, _audit(plan, approval, plan.action, "done", detail))

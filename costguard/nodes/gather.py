@@ -1,0 +1,21 @@
+"""gather: the instance's facts from the cloud, priced from the shipped price list."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from langgraph.runtime import Runtime
+
+from costguard.context import Deps
+from costguard.state import CostState
+
+
+def gather(state: CostState, runtime: Runtime[Deps]) -> dict[str, Any]:
+    deps = runtime.context
+    alert = state["alert"]
+    facts = deps.cloud.describe(alert.instance_id, alert.region or "")
+    if facts.exists and facts.instance_type:
+        price = deps.prices.hourly(facts.instance_type, facts.region)
+        gaps = facts.gaps if price is not None else (*facts.gaps, "hourly_price")
+        facts = facts.model_copy(update={"hourly_price_usd": price, "gaps": gaps})
+    return {"facts": facts}

@@ -1,0 +1,58 @@
+"""report: the alert's Outcome, recorded in the thread index and the audit trail."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from langgraph.runtime import Runtime
+
+from costguard.context import Deps
+from costguard.nodes.validate import current_thread_id
+from costguard.state import CostState, Outcome, Result
+from costguard.tools.ledger import AuditRecord
+
+
+def build_outcome(state: CostState, thread_id: str) -> Outcome:
+    alert = state["alert"]
+    result = state.get("result") or Result(
+        status="failed", reason="the graph ended without a result", error_class="InternalError"
+    )
+    plan = state.get("plan")
+    decision = state.get("decision")
+    verdict = state.get("verdict")
+    savings = plan.savings_usd_per_month if plan else (verdict.savings_usd_per_month if verdict else None)
+    return Outcome(
+        alert_id=alert.alert_id,
+        thread_id=thread_id,
+        status=result.status,
+        action=plan.action if plan else (decision.action if decision else None),
+        instance_id=alert.instance_id,
+        executed=result.executed,
+        reason=result.reason,
+        rules=result.rules,
+        savings_usd_per_month=savings,
+        digest=plan.digest if plan else None,
+        snapshot_ids=result.snapshot_ids,
+        error_class=result.error_class,
+    )
+
+
+def report(state: CostState, runtime: Runtime[Deps]) -> dict[str, Any]:
+    deps = runtime.context
+    thread_id = current_thread_id(state)
+    outcome = build_outcome(state, thread_id)
+    deps.store.set_thread(thread_id, outcome.alert_id, outcome.status, outcome)
+    deps.store.audit(
+        AuditRecord(
+            thread_id=thread_id,
+            actor="costguard:report",
+            authorized_by=(state.get("approval").authorized_by if state.get("approval") else None),  # type: ignore[union-attr]
+            event="outcome",
+            instance_id=outcome.instance_id,
+            digest=outcome.digest,
+            result=outcome.status,
+            detail=outcome.reason,
+            dedupe_key=f"outcome:{thread_id}:{outcome.digest}:{outcome.status}",
+        )
+    )
+    return {"outcome": outcome}

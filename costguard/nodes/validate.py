@@ -1,0 +1,45 @@
+"""validate: the policy turns the model's decision into a verdict and, maybe, a plan."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from langgraph.config import get_config
+from langgraph.runtime import Runtime
+
+from costguard.context import Deps
+from costguard.nodes.analyze import fallback
+from costguard.policy import evaluate
+from costguard.state import Approval, CostState, Facts, Result, thread_id_for
+
+
+def current_thread_id(state: CostState) -> str:
+    configurable = get_config().get("configurable", {})
+    return str(configurable.get("thread_id") or thread_id_for(state["alert"].alert_id))
+
+
+def validate(state: CostState, runtime: Runtime[Deps]) -> dict[str, Any]:
+    deps = runtime.context
+    alert = state["alert"]
+    facts = state.get("facts") or Facts(instance_id=alert.instance_id, region=alert.region or "", exists=False)
+    decision = state.get("decision") or fallback(alert.instance_id, "no decision")
+    now = deps.clock()
+    evaluation = evaluate(
+        alert=alert,
+        facts=facts,
+        decision=decision,
+        investigation_rounds=state.get("investigation_rounds", 0),
+        thread_id=current_thread_id(state),
+        prices=deps.prices,
+        policy=deps.policy,
+        now=now,
+    )
+    verdict, plan = evaluation.verdict, evaluation.plan
+    update: dict[str, Any] = {"verdict": verdict, "plan": plan, "approval": None, "result": None}
+    if verdict.route == "report" and verdict.status is not None:
+        update["result"] = Result(status=verdict.status, reason=verdict.reason, rules=verdict.rules)
+    if verdict.route == "execute" and plan is not None and not plan.requires_approval:
+        update["approval"] = Approval(
+            digest=plan.digest, authorized_by="policy:autonomous", approved_at=now, mode="autonomous"
+        )
+    return update

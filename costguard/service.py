@@ -1,0 +1,216 @@
+"""Running alerts through the compiled graph: one thread per alert, resumable, reviewable.
+
+The CLI is a thin layer over this module; Python users can use it too, or the graph directly.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import structlog
+from langchain_core.runnables import RunnableConfig
+from langgraph.types import Command, StateSnapshot
+from pydantic import ValidationError
+
+from costguard.context import Deps
+from costguard.errors import CostguardError, CriticalError, InvalidAlert, ReviewError
+from costguard.graph.builder import MAX_ATTEMPTS, Graph
+from costguard.state import TERMINAL_STATUSES, Alert, Outcome, Plan, ReviewResponse, thread_id_for
+from costguard.tools.ledger import AuditRecord
+
+log = structlog.get_logger(__name__)
+
+
+def parse_alert_line(line: str, number: int) -> Alert:
+    """One JSONL line to an Alert, or InvalidAlert naming the line and the problem."""
+    try:
+        data = json.loads(line)
+    except json.JSONDecodeError as exc:
+        raise InvalidAlert(number, f"not valid JSON ({exc.msg} at column {exc.colno})") from exc
+    if not isinstance(data, dict):
+        raise InvalidAlert(number, f"expected a JSON object, got {type(data).__name__}")
+    try:
+        return Alert.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(str(p) for p in err['loc']) or 'alert'}: {err['msg']}" for err in exc.errors())
+        raise InvalidAlert(number, problems) from exc
+
+
+def read_alerts(path: Path) -> Iterator[Alert | InvalidAlert]:
+    """Every non-blank line of the file: an Alert, or the InvalidAlert describing it."""
+    with path.open(encoding="utf-8", errors="replace") as fh:
+        for number, line in enumerate(fh, start=1):
+            if not line.strip():
+                continue
+            try:
+                yield parse_alert_line(line, number)
+            except InvalidAlert as exc:
+                yield exc
+
+
+def invalid_outcome(error: InvalidAlert) -> Outcome:
+    return Outcome(
+        alert_id=f"line-{error.line}",
+        thread_id="",
+        status="invalid_input",
+        reason=error.reason,
+        line=error.line,
+        error_class="InvalidAlert",
+    )
+
+
+@dataclass(frozen=True)
+class PendingReview:
+    thread_id: str
+    alert_id: str
+    plan: Plan
+    request: dict[str, Any]
+
+
+class CostGuard:
+    """The compiled graph plus its dependencies."""
+
+    def __init__(self, graph: Graph, deps: Deps) -> None:
+        self.graph = graph
+        self.deps = deps
+
+    @staticmethod
+    def config(thread_id: str) -> RunnableConfig:
+        return {"configurable": {"thread_id": thread_id}}
+
+    # --- running ---------------------------------------------------------------------------
+
+    def _invoke(self, payload: Any, thread_id: str, alert_id: str) -> Outcome:
+        config = self.config(thread_id)
+        self.deps.store.set_thread(thread_id, alert_id, "running")
+        try:
+            self.graph.invoke(payload, config, context=self.deps, durability="sync")
+        except CostguardError as exc:
+            return self._failed(thread_id, alert_id, exc)
+        return self.outcome(thread_id, alert_id)
+
+    def _failed(self, thread_id: str, alert_id: str, exc: CostguardError) -> Outcome:
+        retryable = not isinstance(exc, CriticalError)
+        reason = f"{exc}" + (f" (after {MAX_ATTEMPTS} attempts)" if retryable else "")
+        outcome = Outcome(
+            alert_id=alert_id,
+            thread_id=thread_id,
+            status="failed",
+            reason=reason,
+            error_class=type(exc).__name__,
+        )
+        self.deps.store.set_thread(thread_id, alert_id, "failed", outcome)
+        self.deps.store.audit(
+            AuditRecord(thread_id=thread_id, actor="costguard", event="run_failed", result="failed", detail=reason)
+        )
+        if isinstance(exc, CriticalError):
+            self.deps.notifier.critical(reason, thread_id=thread_id, detail={"error_class": type(exc).__name__})
+        log.error("alert_failed", thread_id=thread_id, error_class=type(exc).__name__, error=str(exc))
+        return outcome
+
+    def snapshot(self, thread_id: str) -> StateSnapshot:
+        return self.graph.get_state(self.config(thread_id))
+
+    def outcome(self, thread_id: str, alert_id: str | None = None) -> Outcome:
+        """The thread's outcome now: final, awaiting review, or what the index says."""
+        snap = self.snapshot(thread_id)
+        values = snap.values or {}
+        if values.get("outcome") is not None and not snap.next:
+            outcome: Outcome = values["outcome"]
+            return outcome
+        alert = values.get("alert")
+        alert_id = alert.alert_id if alert is not None else (alert_id or "")
+        if snap.interrupts:
+            plan: Plan | None = values.get("plan")
+            self.deps.store.set_thread(thread_id, alert_id, "awaiting_review")
+            return Outcome(
+                alert_id=alert_id,
+                thread_id=thread_id,
+                status="awaiting_review",
+                action=plan.action if plan else None,
+                instance_id=alert.instance_id if alert else None,
+                reason=values["verdict"].reason if values.get("verdict") else "",
+                rules=plan.approval_reasons if plan else (),
+                savings_usd_per_month=plan.savings_usd_per_month if plan else None,
+                digest=plan.digest if plan else None,
+            )
+        row = self.deps.store.thread(thread_id)
+        if row and row.get("outcome"):
+            return Outcome.model_validate_json(row["outcome"])
+        return Outcome(
+            alert_id=alert_id, thread_id=thread_id, status="failed", reason="unfinished", error_class="Unfinished"
+        )
+
+    def process_alert(self, alert: Alert) -> Outcome:
+        """Start the alert's thread; or resume it if unfinished; or report its existing outcome."""
+        thread_id = thread_id_for(alert.alert_id)
+        snap = self.snapshot(thread_id)
+        if not snap.values:
+            return self._invoke({"alert": alert}, thread_id, alert.alert_id)
+        if snap.interrupts or not snap.next:
+            return self.outcome(thread_id, alert.alert_id)  # waiting for a human, or finished
+        return self._invoke(None, thread_id, alert.alert_id)  # crashed mid-way: go on
+
+    def process(self, items: Iterable[Alert | InvalidAlert], *, concurrency: int = 1) -> Iterator[Outcome]:
+        """Outcomes in input order; one bad alert never stops the batch."""
+
+        def one(item: Alert | InvalidAlert) -> Outcome:
+            if isinstance(item, InvalidAlert):
+                return invalid_outcome(item)
+            return self.process_alert(item)
+
+        if concurrency <= 1:
+            yield from map(one, items)
+            return
+        with ThreadPoolExecutor(max_workers=concurrency) as pool:
+            yield from pool.map(one, items)
+
+    def resume(self, thread_id: str) -> Outcome:
+        """Go on with an unfinished thread (after a crash). A thread waiting for review stays waiting."""
+        snap = self.snapshot(thread_id)
+        if not snap.values:
+            raise ReviewError(f"no thread {thread_id!r} in this database")
+        alert_id = snap.values["alert"].alert_id
+        if snap.interrupts or not snap.next:
+            return self.outcome(thread_id, alert_id)
+        return self._invoke(None, thread_id, alert_id)
+
+    # --- review ----------------------------------------------------------------------------
+
+    def pending(self, *, limit: int = 100, offset: int = 0) -> list[PendingReview]:
+        items = []
+        for row in self.deps.store.threads("awaiting_review", limit=limit, offset=offset):
+            snap = self.snapshot(row["thread_id"])
+            if not snap.interrupts:
+                continue
+            items.append(
+                PendingReview(
+                    thread_id=row["thread_id"],
+                    alert_id=row["alert_id"],
+                    plan=snap.values["plan"],
+                    request=snap.interrupts[0].value,
+                )
+            )
+        return items
+
+    def review(self, thread_id: str, response: ReviewResponse | dict[str, Any]) -> Outcome:
+        """Resume a thread waiting for review. The graph checks the response itself."""
+        snap = self.snapshot(thread_id)
+        if not snap.values:
+            raise ReviewError(f"no thread {thread_id!r} in this database")
+        if not snap.interrupts:
+            raise ReviewError(f"thread {thread_id!r} is not waiting for a review (an approval is used once)")
+        payload = response.model_dump(mode="json") if isinstance(response, ReviewResponse) else response
+        return self._invoke(Command(resume=payload), thread_id, snap.values["alert"].alert_id)
+
+    def unfinished(self) -> list[str]:
+        return [row["thread_id"] for row in self.deps.store.threads("running", limit=1_000_000)]
+
+
+def is_terminal(outcome: Outcome) -> bool:
+    return outcome.status in TERMINAL_STATUSES

@@ -1,0 +1,28 @@
+"""Settings from the environment (flags override them in the CLI)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+StructuredMethod = Literal["auto", "function_calling", "json_schema", "json_mode"]
+
+
+class Settings(BaseSettings):
+    """Every variable the design names. Nothing here is read at import time."""
+
+    model_config = SettingsConfigDict(extra="ignore", populate_by_name=True)
+
+    openai_base_url: str | None = Field(default=None, validation_alias="OPENAI_BASE_URL")
+    openai_api_key: SecretStr | None = Field(default=None, validation_alias="OPENAI_API_KEY")
+    model: str = Field(default="smollm2-135m-instruct", validation_alias="COSTGUARD_MODEL")
+    structured_method: StructuredMethod = Field(default="auto", validation_alias="COSTGUARD_STRUCTURED_METHOD")
+    model_timeout_s: float = Field(default=60.0, validation_alias="COSTGUARD_MODEL_TIMEOUT")
+    aws_endpoint_url: str | None = Field(default=None, validation_alias="AWS_ENDPOINT_URL")
+    aws_region: str = Field(default="us-east-1", validation_alias=AliasChoices("AWS_DEFAULT_REGION", "AWS_REGION"))
+    db: Path = Field(default=Path("costguard.db"), validation_alias="COSTGUARD_DB")
+    policy: Path | None = Field(default=None, validation_alias="COSTGUARD_POLICY")
+    alert_webhook: str | None = Field(default=None, validation_alias="COSTGUARD_ALERT_WEBHOOK")

@@ -1,0 +1,1 @@
+"""The outside world behind typed interfaces: cloud, model, ledger and audit, pricing."""

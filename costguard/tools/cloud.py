@@ -1,0 +1,368 @@
+"""EC2 and CloudWatch through boto3: the only module that talks to the cloud.
+
+Reads return typed facts; effects take an idempotency key that is written as a tag on what
+they create, so a re-run after a crash can find what an earlier attempt already did.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any, Literal, Protocol
+
+import boto3
+import botocore.config
+import botocore.exceptions
+
+from costguard.errors import CloudError, CloudPermissionError, CloudUnavailable
+from costguard.state import Facts
+
+if TYPE_CHECKING:
+    from mypy_boto3_cloudwatch import CloudWatchClient
+    from mypy_boto3_ec2 import EC2Client
+    from mypy_boto3_ec2.type_defs import TagSpecificationTypeDef, TagTypeDef
+
+IDEMPOTENCY_TAG = "costguard:idempotency-key"
+ORIGINAL_TYPE_TAG = "costguard:original-instance-type"
+EffectResult = Literal["done", "dry_run_ok"]
+
+_RETRYABLE_CODES = {
+    "Throttling",
+    "ThrottlingException",
+    "RequestLimitExceeded",
+    "ServiceUnavailable",
+    "Unavailable",
+    "InternalError",
+    "InternalFailure",
+    "RequestTimeout",
+}
+_PERMISSION_CODES = {
+    "UnauthorizedOperation",
+    "AccessDenied",
+    "AccessDeniedException",
+    "AuthFailure",
+    "InvalidClientTokenId",
+    "SignatureDoesNotMatch",
+    "ExpiredToken",
+    "OperationNotPermitted",
+}
+_NOT_FOUND_CODES = {"InvalidInstanceID.NotFound", "InvalidInstanceID.Malformed"}
+
+
+class Cloud(Protocol):
+    """What costguard needs from a cloud. `Ec2Cloud` is the boto3 implementation."""
+
+    def describe(self, instance_id: str, region: str) -> Facts: ...
+
+    def investigate(self, instance_id: str, region: str) -> list[str]: ...
+
+    def find_snapshots(self, key: str, region: str) -> list[str]: ...
+
+    def snapshot(self, facts: Facts, key: str, *, dry_run: bool) -> tuple[EffectResult, list[str]]: ...
+
+    def stop(self, instance_id: str, region: str, *, dry_run: bool) -> EffectResult: ...
+
+    def start(self, instance_id: str, region: str, *, dry_run: bool) -> EffectResult: ...
+
+    def resize(
+        self, instance_id: str, region: str, target_type: str, *, start_after: bool, dry_run: bool
+    ) -> EffectResult: ...
+
+
+@contextmanager
+def _mapped_errors(what: str) -> Iterator[None]:
+    """Turn botocore's exceptions into costguard's taxonomy."""
+    try:
+        yield
+    except botocore.exceptions.ClientError as exc:
+        error = exc.response.get("Error", {})
+        code = str(error.get("Code", ""))
+        status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
+        message = f"{what}: {code}: {error.get('Message', '')}"
+        if code in _PERMISSION_CODES:
+            raise CloudPermissionError(message) from exc
+        if code in _RETRYABLE_CODES or status >= 500:
+            raise CloudUnavailable(message) from exc
+        raise CloudError(message) from exc
+    except botocore.exceptions.NoCredentialsError as exc:
+        raise CloudPermissionError(f"{what}: no AWS credentials found") from exc
+    except (
+        botocore.exceptions.EndpointConnectionError,
+        botocore.exceptions.ConnectTimeoutError,
+        botocore.exceptions.ReadTimeoutError,
+        botocore.exceptions.ConnectionClosedError,
+    ) as exc:
+        raise CloudUnavailable(f"{what}: {exc}") from exc
+
+
+def _dry_run(call: Callable[[], object], what: str) -> EffectResult:
+    """Run an EC2 call with DryRun=True: AWS answers DryRunOperation when it would have acted."""
+    try:
+        call()
+    except botocore.exceptions.ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") == "DryRunOperation":
+            return "dry_run_ok"
+        with _mapped_errors(what):
+            raise
+    raise CloudError(f"{what}: DryRun=True was not honoured (the call returned normally)")
+
+
+class Ec2Cloud:
+    """boto3 EC2 + CloudWatch. The session is injected; clients are made per region, lazily."""
+
+    def __init__(
+        self,
+        session: boto3.Session | None = None,
+        *,
+        default_region: str | None = None,
+        endpoint_url: str | None = None,
+        poll_interval_s: float = 0.5,
+        wait_timeout_s: float = 600.0,
+        cpu_window_hours: int = 24,
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
+        self._session = session or boto3.Session()
+        self._default_region = default_region or self._session.region_name or "us-east-1"
+        self._endpoint_url = endpoint_url
+        self._poll = poll_interval_s
+        self._wait_timeout = wait_timeout_s
+        self._cpu_window = timedelta(hours=cpu_window_hours)
+        self._clock = clock or (lambda: datetime.now(UTC))
+        self._config = botocore.config.Config(
+            retries={"max_attempts": 1, "mode": "standard"},  # retries are costguard's, counted
+            connect_timeout=5,
+            read_timeout=30,
+        )
+        self._clients: dict[tuple[str, str], Any] = {}
+
+    def region(self, region: str | None) -> str:
+        return region or self._default_region
+
+    def ec2(self, region: str | None = None) -> EC2Client:
+        return self._client("ec2", self.region(region))  # type: ignore[no-any-return]
+
+    def cloudwatch(self, region: str | None = None) -> CloudWatchClient:
+        return self._client("cloudwatch", self.region(region))  # type: ignore[no-any-return]
+
+    def _client(self, service: str, region: str) -> Any:
+        key = (service, region)
+        if key not in self._clients:
+            kwargs: dict[str, Any] = {"region_name": region, "config": self._config}
+            if self._endpoint_url:
+                kwargs["endpoint_url"] = self._endpoint_url
+            self._clients[key] = self._session.client(service, **kwargs)  # type: ignore[call-overload]
+        return self._clients[key]
+
+    # --- reads -----------------------------------------------------------------------------
+
+    def _instance(self, instance_id: str, region: str) -> dict[str, Any] | None:
+        try:
+            with _mapped_errors(f"describe {instance_id}"):
+                reply = self.ec2(region).describe_instances(InstanceIds=[instance_id])
+        except CloudError as exc:
+            if any(code in str(exc) for code in _NOT_FOUND_CODES):
+                return None
+            raise
+        for reservation in reply.get("Reservations", []):
+            for instance in reservation.get("Instances", []):
+                return dict(instance)
+        return None
+
+    def describe(self, instance_id: str, region: str) -> Facts:
+        region = self.region(region)
+        instance = self._instance(instance_id, region)
+        if instance is None:
+            return Facts(instance_id=instance_id, region=region, exists=False)
+        gaps: list[str] = []
+        tags: dict[str, str] | None = {t["Key"]: t.get("Value", "") for t in instance.get("Tags", [])}
+        disable_api_stop: bool | None
+        try:
+            with _mapped_errors(f"describe_instance_attribute {instance_id}"):
+                attr = self.ec2(region).describe_instance_attribute(InstanceId=instance_id, Attribute="disableApiStop")
+            disable_api_stop = bool(attr.get("DisableApiStop", {}).get("Value", False))
+        except (CloudError, CloudPermissionError):
+            disable_api_stop = None  # unknown: the rails treat it as protected
+            gaps.append("disable_api_stop")
+        cpu = self._cpu_average(instance_id, region, self._cpu_window)
+        if cpu is None:
+            gaps.append("cpu_utilization")
+        volumes = tuple(
+            m["Ebs"]["VolumeId"]
+            for m in instance.get("BlockDeviceMappings", [])
+            if "Ebs" in m and "VolumeId" in m["Ebs"]
+        )
+        return Facts(
+            instance_id=instance_id,
+            region=region,
+            exists=True,
+            instance_type=instance.get("InstanceType"),
+            state=instance.get("State", {}).get("Name"),
+            tags=tags,
+            root_device_type=instance.get("RootDeviceType"),
+            disable_api_stop=disable_api_stop,
+            architecture=instance.get("Architecture"),
+            cpu_avg_pct=cpu,
+            volume_ids=volumes,
+            launch_time=instance.get("LaunchTime"),
+            gaps=tuple(gaps),
+        )
+
+    def _metric(
+        self, namespace: str, name: str, instance_id: str, region: str, window: timedelta, stat: str
+    ) -> float | None:
+        end = self._clock()
+        period = 3600 if window > timedelta(hours=6) else 300
+        try:
+            with _mapped_errors(f"get_metric_statistics {name}"):
+                reply = self.cloudwatch(region).get_metric_statistics(
+                    Namespace=namespace,
+                    MetricName=name,
+                    Dimensions=[{"Name": "InstanceId", "Value": instance_id}],
+                    StartTime=end - window,
+                    EndTime=end,
+                    Period=period,
+                    Statistics=[stat],  # type: ignore[list-item]
+                )
+        except (CloudError, CloudPermissionError):
+            return None  # a missing datum is minor: the rails treat it as unknown
+        points = [float(p[stat]) for p in reply.get("Datapoints", []) if stat in p]  # type: ignore[literal-required]
+        if not points:
+            return None
+        return round(max(points) if stat == "Maximum" else sum(points) / len(points), 3)
+
+    def _cpu_average(self, instance_id: str, region: str, window: timedelta) -> float | None:
+        return self._metric("AWS/EC2", "CPUUtilization", instance_id, region, window, "Average")
+
+    def investigate(self, instance_id: str, region: str) -> list[str]:
+        """A read-only deeper look, as short findings the model can read."""
+        region = self.region(region)
+        instance = self._instance(instance_id, region)
+        if instance is None:
+            return [f"{instance_id} does not exist in {region}"]
+        findings: list[str] = []
+        window = timedelta(days=14)
+        for label, name, stat in (
+            ("CPU average over 14 days (%)", "CPUUtilization", "Average"),
+            ("CPU peak over 14 days (%)", "CPUUtilization", "Maximum"),
+            ("NetworkIn average over 14 days (bytes)", "NetworkIn", "Average"),
+            ("NetworkOut average over 14 days (bytes)", "NetworkOut", "Average"),
+            ("DiskReadOps average over 14 days", "DiskReadOps", "Average"),
+            ("DiskWriteOps average over 14 days", "DiskWriteOps", "Average"),
+        ):
+            value = self._metric("AWS/EC2", name, instance_id, region, window, stat)
+            findings.append(f"{label}: {'no data' if value is None else value}")
+        launched = instance.get("LaunchTime")
+        if isinstance(launched, datetime):
+            days = (self._clock() - launched).total_seconds() / 86400
+            findings.append(f"launched {launched.isoformat()} ({days:.1f} days ago)")
+        volumes = [m["Ebs"]["VolumeId"] for m in instance.get("BlockDeviceMappings", []) if "Ebs" in m]
+        findings.append(f"attached EBS volumes: {', '.join(volumes) or 'none'}")
+        reason = instance.get("StateTransitionReason") or "none recorded"
+        findings.append(f"last state change: {reason}")
+        return findings
+
+    # --- effects ---------------------------------------------------------------------------
+
+    def _snapshots_by_volume(self, key: str, region: str) -> dict[str, str]:
+        with _mapped_errors("describe_snapshots"):
+            reply = self.ec2(region).describe_snapshots(
+                OwnerIds=["self"], Filters=[{"Name": f"tag:{IDEMPOTENCY_TAG}", "Values": [key]}]
+            )
+        return {s["VolumeId"]: s["SnapshotId"] for s in reply.get("Snapshots", [])}
+
+    def find_snapshots(self, key: str, region: str) -> list[str]:
+        return sorted(self._snapshots_by_volume(key, region).values())
+
+    def snapshot(self, facts: Facts, key: str, *, dry_run: bool) -> tuple[EffectResult, list[str]]:
+        """One snapshot per attached EBS volume, tagged with the idempotency key.
+
+        Re-runnable: volumes that already have a snapshot carrying the key get no second one.
+        """
+        ec2 = self.ec2(facts.region)
+        if dry_run:
+            if not facts.volume_ids:
+                return "dry_run_ok", []
+            volume = facts.volume_ids[0]
+            return (
+                _dry_run(
+                    lambda: ec2.create_snapshot(VolumeId=volume, DryRun=True),
+                    f"create_snapshot {volume}",
+                ),
+                [],
+            )
+        tags: list[TagTypeDef] = [
+            {"Key": IDEMPOTENCY_TAG, "Value": key},
+            {"Key": "costguard:instance-id", "Value": facts.instance_id},
+            {"Key": ORIGINAL_TYPE_TAG, "Value": facts.instance_type or "unknown"},
+        ]
+        spec: TagSpecificationTypeDef = {"ResourceType": "snapshot", "Tags": tags}
+        existing = self._snapshots_by_volume(key, facts.region)
+        for volume in facts.volume_ids:
+            if volume in existing:
+                continue
+            with _mapped_errors(f"create_snapshot {volume}"):
+                reply = ec2.create_snapshot(
+                    VolumeId=volume,
+                    Description=f"costguard before change of {facts.instance_id}",
+                    TagSpecifications=[spec],
+                )
+            existing[volume] = reply["SnapshotId"]
+        return "done", sorted(existing.values())
+
+    def _state(self, instance_id: str, region: str) -> str | None:
+        instance = self._instance(instance_id, region)
+        return None if instance is None else instance.get("State", {}).get("Name")
+
+    def _wait_for(self, instance_id: str, region: str, wanted: str) -> None:
+        deadline = time.monotonic() + self._wait_timeout
+        while True:
+            state = self._state(instance_id, region)
+            if state == wanted:
+                return
+            if time.monotonic() > deadline:
+                raise CloudUnavailable(f"{instance_id} did not reach {wanted!r} (last seen {state!r})")
+            time.sleep(self._poll)
+
+    def stop(self, instance_id: str, region: str, *, dry_run: bool) -> EffectResult:
+        ec2 = self.ec2(region)
+        if dry_run:
+            return _dry_run(lambda: ec2.stop_instances(InstanceIds=[instance_id], DryRun=True), f"stop {instance_id}")
+        with _mapped_errors(f"stop {instance_id}"):
+            ec2.stop_instances(InstanceIds=[instance_id])
+        self._wait_for(instance_id, region, "stopped")
+        return "done"
+
+    def start(self, instance_id: str, region: str, *, dry_run: bool) -> EffectResult:
+        ec2 = self.ec2(region)
+        if dry_run:
+            return _dry_run(lambda: ec2.start_instances(InstanceIds=[instance_id], DryRun=True), f"start {instance_id}")
+        with _mapped_errors(f"start {instance_id}"):
+            ec2.start_instances(InstanceIds=[instance_id])
+        self._wait_for(instance_id, region, "running")
+        return "done"
+
+    def resize(
+        self, instance_id: str, region: str, target_type: str, *, start_after: bool, dry_run: bool
+    ) -> EffectResult:
+        """Stop (if running), change the type, start again if it was running. Re-runnable."""
+        ec2 = self.ec2(region)
+        if dry_run:
+            return _dry_run(
+                lambda: ec2.modify_instance_attribute(
+                    InstanceId=instance_id, InstanceType={"Value": target_type}, DryRun=True
+                ),
+                f"resize {instance_id}",
+            )
+        instance = self._instance(instance_id, region)
+        if instance is None:
+            raise CloudError(f"resize {instance_id}: the instance no longer exists")
+        if instance.get("InstanceType") != target_type:
+            if instance.get("State", {}).get("Name") != "stopped":
+                self.stop(instance_id, region, dry_run=False)
+            with _mapped_errors(f"modify_instance_attribute {instance_id}"):
+                ec2.modify_instance_attribute(InstanceId=instance_id, InstanceType={"Value": target_type})
+        if start_after and self._state(instance_id, region) != "running":
+            self.start(instance_id, region, dry_run=False)
+        return "done"

@@ -1,0 +1,98 @@
+"""A scripted chat model: deterministic answers, no network. For tests, demos and benchmarks.
+
+Each call takes the next entry of the script (or asks a rule function): a dict becomes a tool
+call carrying that dict (what a forced-tool server returns), a str becomes plain text (garbage
+for the parser), an exception is raised (a model-server failure).
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+from langchain_core.callbacks import CallbackManagerForLLMRun
+from langchain_core.language_models import BaseChatModel, LanguageModelInput
+from langchain_core.messages import AIMessage, BaseMessage
+from langchain_core.outputs import ChatGeneration, ChatResult
+from langchain_core.runnables import Runnable
+from langchain_core.utils.function_calling import convert_to_openai_tool
+from pydantic import ConfigDict, PrivateAttr
+
+Answer = dict[str, Any] | str | BaseException
+Rule = Callable[[Sequence[BaseMessage]], Answer]
+
+
+class ScriptedChatModel(BaseChatModel):
+    """Answers from a script or a rule; records every prompt it was given."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    script: Sequence[Answer] = ()
+    rule: Rule | None = None
+    cycle: bool = False
+    latency_s: float = 0.0
+    tool_name: str = "decision"
+    _answers: Iterator[Answer] | None = PrivateAttr(default=None)
+    _calls: list[list[BaseMessage]] = PrivateAttr(default_factory=list)
+
+    @property
+    def _llm_type(self) -> str:
+        return "scripted"
+
+    @property
+    def calls(self) -> list[list[BaseMessage]]:
+        return self._calls
+
+    def _next(self, messages: Sequence[BaseMessage]) -> Answer:
+        if self.rule is not None:
+            return self.rule(messages)
+        if self._answers is None:
+            self._answers = itertools.cycle(self.script) if self.cycle else iter(self.script)
+        try:
+            return next(self._answers)
+        except StopIteration:
+            raise AssertionError("the scripted model ran out of answers") from None
+
+    def _generate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        self._calls.append(list(messages))
+        if self.latency_s:
+            time.sleep(self.latency_s)
+        answer = self._next(messages)
+        if isinstance(answer, BaseException):
+            raise answer
+        prompt_tokens = sum(len(str(m.content).split()) for m in messages)
+        if isinstance(answer, dict):
+            message = AIMessage(
+                content="",
+                tool_calls=[{"name": self.tool_name, "args": answer, "id": f"call_{len(self._calls)}"}],
+            )
+            completion = len(str(answer).split())
+        else:
+            message = AIMessage(content=answer)
+            completion = len(answer.split())
+        message.usage_metadata = {
+            "input_tokens": prompt_tokens,
+            "output_tokens": completion,
+            "total_tokens": prompt_tokens + completion,
+        }
+        return ChatResult(generations=[ChatGeneration(message=message)])
+
+    def bind_tools(
+        self, tools: Sequence[Any], *, tool_choice: str | None = None, **kwargs: Any
+    ) -> Runnable[LanguageModelInput, AIMessage]:
+        name = convert_to_openai_tool(tools[0])["function"]["name"] if tools else self.tool_name
+        bound = self.model_copy(update={"tool_name": name})
+        bound._answers = self._answers
+        bound._calls = self._calls  # share the record with the original
+        if self._answers is None and self.rule is None:
+            self._answers = itertools.cycle(self.script) if self.cycle else iter(self.script)
+            bound._answers = self._answers
+        return bound

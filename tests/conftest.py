@@ -1,0 +1,228 @@
+"""Shared fixtures: a real moto EC2 server on 127.0.0.1, a guard against real model calls,
+and a harness that builds costguard over either checkpointer."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import boto3
+import httpx
+import openai
+import pytest
+from langgraph.checkpoint.base import BaseCheckpointSaver
+from langgraph.checkpoint.memory import InMemorySaver
+
+from costguard.context import Deps
+from costguard.graph.builder import compile_graph, serializer, sqlite_checkpointer
+from costguard.policy import Policy
+from costguard.service import CostGuard
+from costguard.tools.cloud import Ec2Cloud
+from costguard.tools.ledger import Store
+from costguard.tools.notify import WebhookNotifier
+from costguard.tools.pricing import load_price_list
+from costguard.tools.scripted_model import Answer, ScriptedChatModel
+
+REGION = "us-east-1"
+APPROVER = "alice@example.com"
+
+
+class RealModelCallError(AssertionError):
+    """A unit test tried to reach a real model server."""
+
+
+@pytest.fixture(autouse=True)
+def _no_real_model_calls(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Any request through the OpenAI client fails, unless the test is marked real_model."""
+    if request.node.get_closest_marker("real_model"):
+        return
+
+    def refuse(*args: object, **kwargs: object) -> Any:
+        raise RealModelCallError("a unit test tried to call a real model server")
+
+    monkeypatch.setattr(openai._base_client.SyncAPIClient, "request", refuse)
+    monkeypatch.setattr(openai._base_client.AsyncAPIClient, "request", refuse)
+    monkeypatch.setenv("OPENAI_BASE_URL", "http://127.0.0.1:9/v1")
+    monkeypatch.setenv("OPENAI_API_KEY", "unit-tests-have-no-key")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def moto_url() -> Iterator[str]:
+    """moto's EC2/CloudWatch server on a free loopback port, for the whole session."""
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            httpx.get(f"{url}/moto-api/", timeout=1)
+            break
+        except httpx.HTTPError:
+            if time.monotonic() > deadline or proc.poll() is not None:
+                proc.kill()
+                raise RuntimeError("moto server did not start") from None
+            time.sleep(0.1)
+    yield url
+    proc.terminate()
+    proc.wait(timeout=10)
+
+
+@pytest.fixture
+def aws_env(moto_url: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_url)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
+    return moto_url
+
+
+@pytest.fixture
+def session(aws_env: str) -> boto3.Session:
+    return boto3.Session(aws_access_key_id="testing", aws_secret_access_key="testing", region_name=REGION)
+
+
+@pytest.fixture
+def ec2(session: boto3.Session, aws_env: str) -> Any:
+    return session.client("ec2", endpoint_url=aws_env)
+
+
+@pytest.fixture
+def cloud(session: boto3.Session, aws_env: str) -> Ec2Cloud:
+    return Ec2Cloud(session, default_region=REGION, endpoint_url=aws_env, poll_interval_s=0.05)
+
+
+def launch(ec2: Any, instance_type: str = "t3.large", tags: dict[str, str] | None = None, **extra: Any) -> str:
+    """One instance in the emulator, with tags."""
+    image = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
+    kwargs: dict[str, Any] = {"ImageId": image, "MinCount": 1, "MaxCount": 1, "InstanceType": instance_type}
+    if tags:
+        kwargs["TagSpecifications"] = [
+            {"ResourceType": "instance", "Tags": [{"Key": k, "Value": v} for k, v in tags.items()]}
+        ]
+    kwargs.update(extra)
+    return str(ec2.run_instances(**kwargs)["Instances"][0]["InstanceId"])
+
+
+def state_of(ec2: Any, instance_id: str) -> str:
+    reply = ec2.describe_instances(InstanceIds=[instance_id])
+    return str(reply["Reservations"][0]["Instances"][0]["State"]["Name"])
+
+
+def type_of(ec2: Any, instance_id: str) -> str:
+    reply = ec2.describe_instances(InstanceIds=[instance_id])
+    return str(reply["Reservations"][0]["Instances"][0]["InstanceType"])
+
+
+def snapshots_of(ec2: Any, instance_id: str) -> list[str]:
+    reply = ec2.describe_snapshots(
+        OwnerIds=["self"], Filters=[{"Name": "tag:costguard:instance-id", "Values": [instance_id]}]
+    )
+    return sorted(s["SnapshotId"] for s in reply["Snapshots"])
+
+
+def decision(
+    instance_id: str,
+    action: str = "shutdown",
+    confidence: float = 0.9,
+    target: str | None = None,
+    requires_approval: bool = False,
+) -> dict[str, Any]:
+    return {
+        "action": action,
+        "confidence": confidence,
+        "reasoning": f"scripted {action}",
+        "parameters": {"instance_id": instance_id, "target_instance_type": target},
+        "requires_approval": requires_approval,
+    }
+
+
+class Clock:
+    """A clock the test moves."""
+
+    def __init__(self) -> None:
+        self.now = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> None:
+        self.now += timedelta(**delta)
+
+
+@dataclass
+class Harness:
+    guard: CostGuard
+    model: ScriptedChatModel
+    store: Store
+    clock: Clock
+    alerts_sink: Path
+    db: Path
+
+
+SAVERS = ["memory", "sqlite"]
+
+
+@pytest.fixture(params=SAVERS)
+def saver_kind(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def make_harness(saver_kind: str, tmp_path: Path, session: boto3.Session, aws_env: str) -> Callable[..., Harness]:
+    """Build costguard with a scripted model over the parametrized checkpointer."""
+
+    def build(script: list[Answer], *, policy: Policy | None = None, **policy_kw: Any) -> Harness:
+        db = tmp_path / "costguard.db"
+        checkpointer: BaseCheckpointSaver[str] = (
+            InMemorySaver(serde=serializer()) if saver_kind == "memory" else sqlite_checkpointer(db)
+        )
+        model = ScriptedChatModel(script=script)
+        store = Store(db)
+        clock = Clock()
+        sink = tmp_path / "alerts.jsonl"
+        base = policy or Policy(approvers=(APPROVER,), **policy_kw)
+        deps = Deps(
+            model=model,
+            cloud=Ec2Cloud(session, default_region=REGION, endpoint_url=aws_env, poll_interval_s=0.05, clock=clock),
+            store=store,
+            notifier=WebhookNotifier(None, sink),
+            policy=base,
+            prices=load_price_list(),
+            clock=clock,
+        )
+        return Harness(CostGuard(compile_graph(checkpointer), deps), model, store, clock, sink, db)
+
+    return build
+
+
+def cli_env(aws_env: str, db: Path) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        {
+            "AWS_ENDPOINT_URL": aws_env,
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_DEFAULT_REGION": REGION,
+            "COSTGUARD_DB": str(db),
+            "OPENAI_BASE_URL": "http://127.0.0.1:9/v1",
+        }
+    )
+    return env
