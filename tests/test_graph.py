@@ -318,3 +318,22 @@ def test_expensive_autonomous_plan_waits_for_review(make_harness: HarnessFactory
     assert outcome.rules == ("savings_over_threshold",)
     pending = h.guard.pending()
     assert [p.thread_id for p in pending] == [outcome.thread_id]
+
+
+def test_model_timeouts_are_retried_then_succeed(make_harness: HarnessFactory, ec2: Any) -> None:
+    iid = launch(ec2, "t3.small")
+    h = make_harness([TimeoutError("slow"), TimeoutError("slow"), decision(iid)], phase="autonomous")
+    outcome = h.guard.process_alert(alert(iid))
+    assert outcome.status == "executed"
+    assert len(h.model.calls) == 3
+
+
+def test_model_down_fails_after_three_attempts_and_the_batch_goes_on(make_harness: HarnessFactory, ec2: Any) -> None:
+    down, fine = launch(ec2, "t3.small"), launch(ec2, "t3.small")
+    h = make_harness([TimeoutError("down")] * 3 + [decision(fine)], phase="autonomous")
+    outcomes = list(h.guard.process([alert(down, "a-down"), alert(fine, "a-fine")]))
+    assert [o.status for o in outcomes] == ["failed", "executed"]
+    assert outcomes[0].error_class == "ModelUnavailable"
+    assert "after 3 attempts" in outcomes[0].reason
+    assert len(h.model.calls) == 4
+    assert state_of(ec2, down) == "running"

@@ -1,0 +1,104 @@
+"""The alert parser: every malformed line gets a clear reason and its line number; nothing is lost."""
+
+from __future__ import annotations
+
+import json
+import string
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from costguard.errors import InvalidAlert
+from costguard.service import invalid_outcome, parse_alert_line, read_alerts
+from costguard.state import Alert
+
+GOOD = {"alert_id": "a-1", "instance_id": "i-0123456789abcdef0", "monthly_cost_usd": 12.5}
+
+
+@pytest.mark.parametrize(
+    ("line", "fragment"),
+    [
+        ("{not json", "not valid JSON"),
+        ("[1, 2]", "expected a JSON object, got list"),
+        ('"text"', "expected a JSON object, got str"),
+        (json.dumps({"instance_id": "i-0123456789abcdef0"}), "alert_id: Field required"),
+        (json.dumps({"alert_id": "a"}), "instance_id: Field required"),
+        (json.dumps({**GOOD, "instance_id": "i-xyz"}), "instance_id: String should match pattern"),
+        (json.dumps({**GOOD, "instance_id": "i-0123456"}), "instance_id: String should match pattern"),
+        (json.dumps({**GOOD, "monthly_cost_usd": -1}), "monthly_cost_usd: Input should be greater than or equal to 0"),
+        (json.dumps({**GOOD, "monthly_cost_usd": "lots"}), "monthly_cost_usd: Input should be a valid number"),
+        (json.dumps({**GOOD, "summary": "x" * 4001}), "summary: String should have at most 4000 characters"),
+        (json.dumps({**GOOD, "observed_at": "yesterday"}), "observed_at: Input should be a valid datetime"),
+        (json.dumps({**GOOD, "colour": "red"}), "colour: Extra inputs are not permitted"),
+        ('{"alert_id": "a", "instance_id": "i-01234567", "monthly_cost_usd": NaN}', "monthly_cost_usd"),
+    ],
+)
+def test_malformed_lines_name_the_problem(line: str, fragment: str) -> None:
+    with pytest.raises(InvalidAlert) as info:
+        parse_alert_line(line, 7)
+    assert info.value.line == 7
+    assert fragment in info.value.reason
+    outcome = invalid_outcome(info.value)
+    assert outcome.status == "invalid_input"
+    assert outcome.line == 7
+    assert fragment in outcome.reason
+
+
+def test_both_id_lengths_are_accepted() -> None:
+    assert parse_alert_line(json.dumps({"alert_id": "x", "instance_id": "i-0123abcd"}), 1).instance_id == "i-0123abcd"
+    assert parse_alert_line(json.dumps(GOOD), 1).monthly_cost_usd == 12.5
+
+
+def test_a_file_with_bad_lines_keeps_every_good_one(tmp_path: Path) -> None:
+    path = tmp_path / "alerts.jsonl"
+    lines = [json.dumps(GOOD), "garbage", "", json.dumps({**GOOD, "alert_id": "a-2"}), "\x00\xff"]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    items = list(read_alerts(path))
+    assert [type(i).__name__ for i in items] == ["Alert", "InvalidAlert", "Alert", "InvalidAlert"]
+    assert [i.line for i in items if isinstance(i, InvalidAlert)] == [2, 5]
+
+
+hex_id = st.sampled_from([8, 17]).flatmap(
+    lambda n: st.text(alphabet="0123456789abcdef", min_size=n, max_size=n).map(lambda s: "i-" + s)
+)
+valid_alert = st.fixed_dictionaries(
+    {"alert_id": st.text(min_size=1, max_size=50), "instance_id": hex_id},
+    optional={
+        "region": st.sampled_from(["us-east-1", "eu-west-1"]),
+        "monthly_cost_usd": st.floats(min_value=0, max_value=1e7, allow_nan=False),
+        "kind": st.text(max_size=20),
+        "summary": st.text(max_size=300),
+    },
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(valid_alert)
+def test_every_valid_alert_round_trips(data: dict[str, Any]) -> None:
+    alert = parse_alert_line(json.dumps(data), 1)
+    assert alert == Alert.model_validate(data)
+    again = parse_alert_line(alert.model_dump_json(exclude_none=True), 1)
+    assert again == alert
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=10), children, max_size=4),
+    max_leaves=10,
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.one_of(st.text(max_size=200), json_values.map(json.dumps), st.binary(max_size=100).map(repr)))
+def test_any_line_is_an_alert_or_a_clear_invalid_alert(line: str) -> None:
+    try:
+        alert = parse_alert_line(line, 3)
+    except InvalidAlert as exc:
+        assert exc.line == 3
+        assert exc.reason
+    else:
+        assert alert.instance_id.startswith("i-")
+        assert all(c in string.hexdigits for c in alert.instance_id[2:])
