@@ -41,13 +41,13 @@ class Policy(BaseModel):
 
     phase: Phase = "observe"
     confidence_threshold: float = Field(default=0.7, ge=0, le=1)
-    approval_threshold_usd_per_month: float = Field(default=100.0, ge=0)
+    approval_threshold_usd_per_month: float = Field(default=100.0, ge=0, le=1e9)
     max_investigation_rounds: int = Field(default=2, ge=0, le=10)
     approvers: tuple[str, ...] = ()
-    review_ttl_hours: float = Field(default=72.0, gt=0)
-    hours_per_month: float = Field(default=730.0, gt=0)
+    review_ttl_hours: float = Field(default=72.0, gt=0, le=24 * 366)
+    hours_per_month: float = Field(default=730.0, gt=0, le=745)
     dry_run: bool = False
-    critical_words: tuple[str, ...] = ("critical",)
+    critical_words: tuple[str, ...] = Field(default=("critical",), min_length=1)
     production_words: tuple[str, ...] = ("prod", "production", "prd", "live")
     environment_keys: tuple[str, ...] = (
         "env",
@@ -115,6 +115,8 @@ def load_policy(path: Path | None, *, phase: Phase | None = None) -> Policy:
             data = tomllib.loads(path.read_text(encoding="utf-8"))
         except OSError as exc:
             raise PolicyError(f"cannot read policy file {path}: {exc.strerror}") from exc
+        except UnicodeDecodeError as exc:
+            raise PolicyError(f"policy file {path} is not UTF-8 text: {exc.reason}") from exc
         except tomllib.TOMLDecodeError as exc:
             raise PolicyError(f"policy file {path} is not valid TOML: {exc}") from exc
     if phase is not None:
@@ -127,7 +129,7 @@ def load_policy(path: Path | None, *, phase: Phase | None = None) -> Policy:
 
 # --- tags --------------------------------------------------------------------------------
 
-_TOKEN = re.compile(r"[a-z0-9]+")
+_TOKEN = re.compile(r"[a-z]+|[0-9]+")
 
 
 def _norm(text: str) -> str:
@@ -138,7 +140,12 @@ def _tokens(text: str) -> set[str]:
     return set(_TOKEN.findall(text.lower()))
 
 
-_TRUTHY = {"", "true", "yes", "1", "y", "on"}
+_FALSY = {"false", "no", "0", "n", "off", "none", "null", "n/a", "na"}
+
+
+def _affirms(value: str) -> bool:
+    """A tag whose key carries the meaning counts unless its value plainly denies it."""
+    return _norm(value) not in _FALSY
 
 
 def is_critical(tags: Mapping[str, str], policy: Policy) -> bool:
@@ -153,26 +160,30 @@ def is_critical(tags: Mapping[str, str], policy: Policy) -> bool:
 
 def _looks_like_database(text: str, policy: Policy) -> bool:
     words = {w.lower() for w in policy.database_words}
-    tokens = _tokens(text)
-    if tokens & words:
+    lowered = text.lower()
+    if _tokens(lowered) & words:
         return True
-    # compounds such as "ordersdb", "proddb", "pgsql", "postgres14"
+    # compounds and versions: "ordersdb", "pgsql", "postgres14", "redis7", "oracle19c", "sqlserver2019"
+    chunks = re.findall(r"[a-z0-9]+", lowered)
     return any(
-        token.endswith("db") or token.endswith("sql") or token.startswith(("postgres", "mysql", "mongo", "maria"))
-        for token in tokens
+        chunk.endswith(("db", "sql")) or any(chunk.startswith(w) for w in words if len(w) >= 4) for chunk in chunks
     )
 
 
+def _key_means(key: str, words: set[str]) -> bool:
+    """`deploy_env`, `Environment_Name`, `env` all mean an environment key."""
+    return _norm(key) in words or bool(_tokens(key) & words)
+
+
 def is_production(tags: Mapping[str, str], policy: Policy) -> bool:
-    """An environment-like tag meaning production, or a name that says so."""
+    """An environment-like (or name-like) tag meaning production, or a `Production: true` tag."""
     prod = {w.lower() for w in policy.production_words}
     env_keys = {k.lower() for k in policy.environment_keys}
     name_like = {k.lower() for k in policy.role_keys}
     for key, value in tags.items():
-        k = _norm(key)
-        if k in prod and _norm(value) in _TRUTHY:  # e.g. {"Production": "true"}
+        if _key_means(key, prod) and _affirms(value):  # e.g. {"Production": "true"}
             return True
-        if (k in env_keys or k in name_like) and _tokens(value) & prod:
+        if (_key_means(key, env_keys) or _key_means(key, name_like)) and _tokens(value) & prod:
             return True
     return False
 
@@ -180,10 +191,9 @@ def is_production(tags: Mapping[str, str], policy: Policy) -> bool:
 def is_database(tags: Mapping[str, str], policy: Policy) -> bool:
     role_keys = {k.lower() for k in policy.role_keys}
     for key, value in tags.items():
-        k = _norm(key)
-        if k in role_keys and _looks_like_database(value, policy):
+        if _key_means(key, role_keys) and _looks_like_database(value, policy):
             return True
-        if _looks_like_database(k, policy) and _norm(value) in _TRUTHY:  # e.g. {"database": ""}
+        if _looks_like_database(key, policy) and _affirms(value):  # e.g. {"Database": "orders"}
             return True
     return False
 
@@ -347,6 +357,15 @@ def evaluate(
                 rules=("wrong_instance",),
                 reason=f"the decision targets {decision.parameters.instance_id!r}, "
                 f"not the alert's own instance {alert.instance_id}",
+            )
+        )
+    if facts.instance_id != alert.instance_id:
+        return Evaluation(
+            Verdict(
+                route="report",
+                status="rejected",
+                rules=("facts_mismatch",),
+                reason=f"the facts describe {facts.instance_id}, not the alert's instance {alert.instance_id}",
             )
         )
     target = decision.parameters.target_instance_type if action == "resize" else None

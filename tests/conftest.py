@@ -4,10 +4,6 @@ and a harness that builds costguard over either checkpointer."""
 from __future__ import annotations
 
 import os
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -15,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 import boto3
-import httpx
 import openai
 import pytest
 from langgraph.checkpoint.base import BaseCheckpointSaver
@@ -26,6 +21,7 @@ from costguard.graph.builder import compile_graph, serializer, sqlite_checkpoint
 from costguard.policy import Policy
 from costguard.service import CostGuard
 from costguard.tools.cloud import Ec2Cloud
+from costguard.tools.emulator import MotoServer
 from costguard.tools.ledger import Store
 from costguard.tools.notify import WebhookNotifier
 from costguard.tools.pricing import load_price_list
@@ -54,35 +50,11 @@ def _no_real_model_calls(request: pytest.FixtureRequest, monkeypatch: pytest.Mon
     monkeypatch.setenv("OPENAI_API_KEY", "unit-tests-have-no-key")
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture(scope="session")
 def moto_url() -> Iterator[str]:
     """moto's EC2/CloudWatch server on a free loopback port, for the whole session."""
-    port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            httpx.get(f"{url}/moto-api/", timeout=1)
-            break
-        except httpx.HTTPError:
-            if time.monotonic() > deadline or proc.poll() is not None:
-                proc.kill()
-                raise RuntimeError("moto server did not start") from None
-            time.sleep(0.1)
-    yield url
-    proc.terminate()
-    proc.wait(timeout=10)
+    with MotoServer() as server:
+        yield server.url
 
 
 @pytest.fixture
