@@ -81,9 +81,15 @@ def cloud(session: boto3.Session, aws_env: str) -> Ec2Cloud:
     return Ec2Cloud(session, default_region=REGION, endpoint_url=aws_env, poll_interval_s=0.05)
 
 
+_IMAGES: dict[str, str] = {}
+
+
 def launch(ec2: Any, instance_type: str = "t3.large", tags: dict[str, str] | None = None, **extra: Any) -> str:
     """One instance in the emulator, with tags."""
-    image = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
+    endpoint = ec2.meta.endpoint_url
+    if endpoint not in _IMAGES:
+        _IMAGES[endpoint] = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
+    image = _IMAGES[endpoint]
     kwargs: dict[str, Any] = {"ImageId": image, "MinCount": 1, "MaxCount": 1, "InstanceType": instance_type}
     if tags:
         kwargs["TagSpecifications"] = [
