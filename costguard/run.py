@@ -210,6 +210,51 @@ def resume(
 
 
 @app.command()
+def undo(
+    thread: Annotated[str, typer.Argument(help="Thread id of an executed plan.")],
+    reviewer: Annotated[str, typer.Option("--reviewer", help="Who undoes it; must be an approver.")],
+    db: DbOpt = None,
+    policy: PolicyOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Compensate an executed plan: start the instance again / resize it back. Status: rolled_back."""
+    guard = _guard(db, policy)
+    try:
+        outcome = guard.undo(thread, reviewer)
+    except ReviewError as exc:
+        _fail(str(exc))
+    except CostguardError as exc:
+        _fail(str(exc), EXIT_PARTIAL)
+    if as_json:
+        _emit_json(_outcome_json(outcome))
+    else:
+        out.print(_outcome_table([outcome], f"undo {thread}"))
+
+
+@app.command()
+def rollback(
+    thread: Annotated[str, typer.Argument(help="Thread id.")],
+    to: Annotated[str, typer.Option("--to", help="Checkpoint id (from `costguard history`).")],
+    db: DbOpt = None,
+    policy: PolicyOpt = None,
+    phase: PhaseOpt = None,
+    as_json: JsonOpt = False,
+    scripted_model: ScriptOpt = None,
+) -> None:
+    """Time travel: continue the thread from an earlier checkpoint (the old branch stays in history)."""
+    guard = _guard(db, policy, phase, scripted_model)
+    try:
+        outcome = guard.rollback(thread, to)
+    except ReviewError as exc:
+        _fail(str(exc))
+    if as_json:
+        _emit_json(_outcome_json(outcome))
+    else:
+        out.print(_outcome_table([outcome], f"{thread} continued from {to}"))
+    _finish([outcome])
+
+
+@app.command()
 def history(
     thread: Annotated[str, typer.Argument(help="Thread id.")],
     limit: Annotated[int, typer.Option("--limit", min=1)] = 50,

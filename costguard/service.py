@@ -22,6 +22,7 @@ from costguard.errors import CostguardError, CriticalError, InvalidAlert, Review
 from costguard.graph.builder import MAX_ATTEMPTS, Graph
 from costguard.state import TERMINAL_STATUSES, Alert, Outcome, Plan, ReviewResponse, thread_id_for
 from costguard.tools.ledger import AuditRecord
+from costguard.undo import undo_plan
 
 log = structlog.get_logger(__name__)
 
@@ -85,8 +86,10 @@ class CostGuard:
 
     # --- running ---------------------------------------------------------------------------
 
-    def _invoke(self, payload: Any, thread_id: str, alert_id: str) -> Outcome:
+    def _invoke(self, payload: Any, thread_id: str, alert_id: str, *, checkpoint_id: str | None = None) -> Outcome:
         config = self.config(thread_id)
+        if checkpoint_id is not None:
+            config["configurable"]["checkpoint_id"] = checkpoint_id
         self.deps.store.set_thread(thread_id, alert_id, "running")
         try:
             self.graph.invoke(payload, config, context=self.deps, durability="sync")
@@ -207,6 +210,73 @@ class CostGuard:
             raise ReviewError(f"thread {thread_id!r} is not waiting for a review (an approval is used once)")
         payload = response.model_dump(mode="json") if isinstance(response, ReviewResponse) else response
         return self._invoke(Command(resume=payload), thread_id, snap.values["alert"].alert_id)
+
+    # --- undo and rollback -------------------------------------------------------------------
+
+    def undo(self, thread_id: str, reviewer: str) -> Outcome:
+        """Compensate the thread's executed effect (start again / resize back). Idempotent."""
+        snap = self.snapshot(thread_id)
+        values = snap.values or {}
+        outcome: Outcome | None = values.get("outcome")
+        if outcome is None or snap.next:
+            raise ReviewError(f"thread {thread_id!r} has not finished")
+        if outcome.status == "rolled_back":
+            return outcome
+        plan: Plan | None = values.get("plan")
+        if outcome.status != "executed" or plan is None:
+            raise ReviewError(f"thread {thread_id!r} executed nothing to undo (status {outcome.status})")
+        facts = values.get("facts")
+        was_running = facts is not None and facts.state == "running"
+        try:
+            undone = undo_plan(self.deps, plan, outcome, reviewer, was_running=was_running)
+        except CriticalError as exc:
+            self.deps.notifier.critical(str(exc), thread_id=thread_id, detail={"instance_id": plan.instance_id})
+            raise
+        self.graph.update_state(self.config(thread_id), {"outcome": undone}, as_node="report")
+        self.deps.store.set_thread(thread_id, undone.alert_id, undone.status, undone)
+        self.deps.store.audit(
+            AuditRecord(
+                thread_id=thread_id,
+                actor=f"reviewer:{reviewer}",
+                authorized_by=reviewer,
+                event="outcome",
+                instance_id=plan.instance_id,
+                digest=plan.digest,
+                result="rolled_back",
+                detail=undone.reason,
+                dedupe_key=f"outcome:{thread_id}:{plan.digest}:rolled_back",
+            )
+        )
+        return undone
+
+    def rollback(self, thread_id: str, checkpoint_id: str) -> Outcome:
+        """Time travel: continue the thread from an earlier checkpoint (a new branch; the old stays).
+
+        The cloud is not rolled back by this: a thread whose effect was executed and not undone
+        is refused ("undo it first"), so a re-run can never act twice.
+        """
+        target = self.graph.get_state({"configurable": {"thread_id": thread_id, "checkpoint_id": checkpoint_id}})
+        if not target.values:
+            raise ReviewError(f"no checkpoint {checkpoint_id!r} in thread {thread_id!r}")
+        ledger = self.deps.store.ledger_rows(thread_id)
+        undone = {e.digest for e in ledger if e.step == "undo" and e.confirmed}
+        acted = [e for e in ledger if e.step in ("shutdown", "resize") and e.digest not in undone]
+        if acted:
+            raise ReviewError(
+                f"thread {thread_id!r} changed {acted[0].instance_id} ({acted[0].step}); "
+                "`costguard undo` it first: rollback restores the agent's memory, not the cloud"
+            )
+        alert_id = target.values["alert"].alert_id
+        self.deps.store.audit(
+            AuditRecord(
+                thread_id=thread_id,
+                actor="costguard",
+                event="rollback",
+                result="forked",
+                detail=f"continuing from checkpoint {checkpoint_id} (next: {', '.join(target.next) or 'end'})",
+            )
+        )
+        return self._invoke(None, thread_id, alert_id, checkpoint_id=checkpoint_id)
 
     def unfinished(self) -> list[str]:
         return [row["thread_id"] for row in self.deps.store.threads("running", limit=1_000_000)]

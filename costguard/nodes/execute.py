@@ -20,6 +20,7 @@ from costguard.context import Deps
 from costguard.errors import CloudPermissionError, CriticalError, RailTrippedAtExecution
 from costguard.policy import recheck_at_execution
 from costguard.state import Approval, CostState, Facts, Plan, Result
+from costguard.tools.crashpoints import crashpoint
 from costguard.tools.ledger import AuditRecord, idempotency_key
 
 
@@ -116,8 +117,10 @@ def _snapshot_once(deps: Deps, plan: Plan, approval: Approval, fresh: Facts, key
     )
     if entry.confirmed and entry.result is not None:
         return list(entry.result.get("snapshot_ids", []))
+    crashpoint("after_intent")
     # the snapshot call itself skips volumes that already carry a snapshot with this key
     _, ids = deps.cloud.snapshot(fresh, key, dry_run=False)
+    crashpoint("after_effect")
     deps.store.confirm(key, {"snapshot_ids": ids}, _audit(plan, approval, "snapshot_created", "done", ", ".join(ids)))
     return ids
 
@@ -135,6 +138,7 @@ def _act_once(
     )
     if entry.confirmed:
         return
+    crashpoint("after_intent")
     if plan.action == "shutdown":
         if fresh.state in ("stopped", "stopping"):
             detail = f"reconciled: {plan.instance_id} already {fresh.state}"
@@ -150,4 +154,5 @@ def _act_once(
         deps.cloud.resize(plan.instance_id, plan.region, target, start_after=start_after, dry_run=False)
         detail = f"resized {plan.instance_id} {plan.current_instance_type} -> {target}"
         result = {"previous_type": plan.current_instance_type, "target_type": target}
+    crashpoint("after_effect")
     deps.store.confirm(key, result, _audit(plan, approval, plan.action, "done", detail))
