@@ -90,7 +90,8 @@ class CostGuard:
         config = self.config(thread_id)
         if checkpoint_id is not None:
             config["configurable"]["checkpoint_id"] = checkpoint_id
-        self.deps.store.set_thread(thread_id, alert_id, "running")
+        alert = payload.get("alert") if isinstance(payload, dict) else None
+        self.deps.store.set_thread(thread_id, alert_id, "running", alert=alert)
         try:
             self.graph.invoke(payload, config, context=self.deps, durability="sync")
         except CostguardError as exc:
@@ -123,7 +124,7 @@ class CostGuard:
         """The thread's outcome now: final, awaiting review, or what the index says."""
         snap = self.snapshot(thread_id)
         values = snap.values or {}
-        if values.get("outcome") is not None and not snap.next:
+        if values.get("outcome") is not None and not snap.tasks:
             outcome: Outcome = values["outcome"]
             return outcome
         alert = values.get("alert")
@@ -155,9 +156,10 @@ class CostGuard:
         snap = self.snapshot(thread_id)
         if not snap.values:
             return self._invoke({"alert": alert}, thread_id, alert.alert_id)
-        if snap.interrupts or not snap.next:
+        if snap.interrupts or not snap.tasks:
             return self.outcome(thread_id, alert.alert_id)  # waiting for a human, or finished
-        return self._invoke(None, thread_id, alert.alert_id)  # crashed mid-way: go on
+        # crashed mid-way: go on (nodes whose writes were saved are not run again)
+        return self._invoke(None, thread_id, alert.alert_id)
 
     def process(self, items: Iterable[Alert | InvalidAlert], *, concurrency: int = 1) -> Iterator[Outcome]:
         """Outcomes in input order; one bad alert never stops the batch."""
@@ -177,9 +179,13 @@ class CostGuard:
         """Go on with an unfinished thread (after a crash). A thread waiting for review stays waiting."""
         snap = self.snapshot(thread_id)
         if not snap.values:
-            raise ReviewError(f"no thread {thread_id!r} in this database")
+            row = self.deps.store.thread(thread_id)
+            if row is None or not row.get("alert"):
+                raise ReviewError(f"no thread {thread_id!r} in this database")
+            alert = Alert.model_validate_json(row["alert"])  # killed before its first checkpoint
+            return self._invoke({"alert": alert}, thread_id, alert.alert_id)
         alert_id = snap.values["alert"].alert_id
-        if snap.interrupts or not snap.next:
+        if snap.interrupts or not snap.tasks:
             return self.outcome(thread_id, alert_id)
         return self._invoke(None, thread_id, alert_id)
 
@@ -218,7 +224,7 @@ class CostGuard:
         snap = self.snapshot(thread_id)
         values = snap.values or {}
         outcome: Outcome | None = values.get("outcome")
-        if outcome is None or snap.next:
+        if outcome is None or snap.tasks:
             raise ReviewError(f"thread {thread_id!r} has not finished")
         if outcome.status == "rolled_back":
             return outcome

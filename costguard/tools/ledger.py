@@ -18,7 +18,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from costguard.state import Outcome, canonical_json, sha256_hex
+from costguard.state import Alert, Outcome, canonical_json, sha256_hex
 
 GENESIS = "0" * 64
 
@@ -54,7 +54,8 @@ CREATE TABLE IF NOT EXISTS cg_threads (
     alert_id TEXT NOT NULL,
     status TEXT NOT NULL,
     updated_at TEXT NOT NULL,
-    outcome TEXT
+    outcome TEXT,
+    alert TEXT
 );
 CREATE INDEX IF NOT EXISTS cg_threads_status ON cg_threads(status, updated_at);
 """
@@ -290,14 +291,19 @@ class Store:
 
     # --- thread index ----------------------------------------------------------------------
 
-    def set_thread(self, thread_id: str, alert_id: str, status: str, outcome: Outcome | None = None) -> None:
+    def set_thread(
+        self, thread_id: str, alert_id: str, status: str, outcome: Outcome | None = None, alert: Alert | None = None
+    ) -> None:
+        """Index a thread's status; the alert is kept so a run killed before its first checkpoint can restart."""
         payload = outcome.model_dump_json() if outcome is not None else None
+        alert_json = alert.model_dump_json() if alert is not None else None
         with self._tx() as conn:
             conn.execute(
-                "INSERT INTO cg_threads (thread_id, alert_id, status, updated_at, outcome) VALUES (?,?,?,?,?)"
+                "INSERT INTO cg_threads (thread_id, alert_id, status, updated_at, outcome, alert) VALUES (?,?,?,?,?,?)"
                 " ON CONFLICT(thread_id) DO UPDATE SET status=excluded.status, updated_at=excluded.updated_at,"
-                " outcome=COALESCE(excluded.outcome, cg_threads.outcome)",
-                (thread_id, alert_id, status, self._now(), payload),
+                " outcome=COALESCE(excluded.outcome, cg_threads.outcome),"
+                " alert=COALESCE(excluded.alert, cg_threads.alert)",
+                (thread_id, alert_id, status, self._now(), payload, alert_json),
             )
 
     def threads(self, status: str | None = None, *, limit: int = 100, offset: int = 0) -> list[dict[str, Any]]:

@@ -2,12 +2,16 @@
 
 Each call takes the next entry of the script (or asks a rule function): a dict becomes a tool
 call carrying that dict (what a forced-tool server returns), a str becomes plain text (garbage
-for the parser), an exception is raised (a model-server failure).
+for the parser), an exception is raised (a model-server failure). In a dict, the string
+`{{instance_id}}` is replaced by the first instance id of the prompt's data (the alert's own),
+so one scripted answer fits every alert of a batch, in any order.
 """
 
 from __future__ import annotations
 
 import itertools
+import json
+import re
 import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
@@ -21,6 +25,19 @@ from langchain_core.utils.function_calling import convert_to_openai_tool
 from pydantic import ConfigDict, PrivateAttr
 
 Answer = dict[str, Any] | str | BaseException
+PLACEHOLDER = "{{instance_id}}"
+_INSTANCE_ID = re.compile(r'"instance_id":\s*"(i-[0-9a-f]+)"')
+
+
+def _fill(answer: dict[str, Any], messages: Sequence[BaseMessage]) -> dict[str, Any]:
+    text = json.dumps(answer)
+    if PLACEHOLDER not in text:
+        return answer
+    found = _INSTANCE_ID.search(str(messages[-1].content)) if messages else None
+    filled: dict[str, Any] = json.loads(text.replace(PLACEHOLDER, found.group(1) if found else "i-00000000"))
+    return filled
+
+
 Rule = Callable[[Sequence[BaseMessage]], Answer]
 
 
@@ -70,6 +87,7 @@ class ScriptedChatModel(BaseChatModel):
             raise answer
         prompt_tokens = sum(len(str(m.content).split()) for m in messages)
         if isinstance(answer, dict):
+            answer = _fill(answer, messages)
             message = AIMessage(
                 content="",
                 tool_calls=[{"name": self.tool_name, "args": answer, "id": f"call_{len(self._calls)}"}],
