@@ -33,7 +33,9 @@ app = typer.Typer(
 review_app = typer.Typer(no_args_is_help=True, help="The review queue: list, show, approve, reject, edit.")
 audit_app = typer.Typer(no_args_is_help=True, help="The hash-chained audit trail.")
 app.add_typer(review_app, name="review")
+llm_app = typer.Typer(no_args_is_help=True, help="The embedded local model.")
 app.add_typer(audit_app, name="audit")
+app.add_typer(llm_app, name="llm")
 
 out = Console()
 err = Console(stderr=True)
@@ -445,6 +447,82 @@ def review_edit(
         policy,
         as_json,
     )
+
+
+# --- observe, demo, llm ------------------------------------------------------------------
+
+
+@app.command()
+def observe(
+    out_file: Annotated[Path | None, typer.Option("--out", help="Write the alerts here (JSONL).")] = None,
+    threshold: Annotated[float, typer.Option("--cpu-threshold", help="Idle below this average CPU %.")] = 10.0,
+    as_json: JsonOpt = False,
+) -> None:
+    """Phase 1: scan the account (instances, prices, CPU) and write alerts. Takes no action at all."""
+    from datetime import UTC, datetime
+
+    from costguard.observe import alert_line, scan, write_jsonl
+    from costguard.tools.cloud import Ec2Cloud
+    from costguard.tools.pricing import load_price_list
+
+    settings = Settings()
+    cloud = Ec2Cloud(default_region=settings.aws_region, endpoint_url=settings.aws_endpoint_url)
+    alerts = scan(
+        cloud, load_price_list(), region=settings.aws_region, now=datetime.now(UTC), cpu_idle_threshold_pct=threshold
+    )
+    if out_file is not None:
+        write_jsonl(alerts, out_file)
+    if as_json:
+        for alert in alerts:
+            out.file.write(alert_line(alert) + "\n")
+        return
+    table = Table(title=f"{len(alerts)} alert(s) in {settings.aws_region}" + (f" → {out_file}" if out_file else ""))
+    for col in ("alert_id", "instance", "kind", "$/month", "summary"):
+        table.add_column(col, overflow="fold")
+    for a in alerts:
+        cost = "?" if a.monthly_cost_usd is None else f"{a.monthly_cost_usd:,.2f}"
+        table.add_row(a.alert_id, a.instance_id, a.kind, cost, a.summary)
+    out.print(table)
+
+
+@llm_app.command("serve")
+def llm_serve(
+    host: Annotated[str, typer.Option("--host")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port")] = 8000,
+) -> None:
+    """The embedded model's OpenAI-compatible server, in the foreground until stopped."""
+    from costguard.tools.llm_server import serve_forever
+
+    raise typer.Exit(serve_forever(host, port))
+
+
+@app.command()
+def demo(
+    as_json: JsonOpt = False,
+    interactive: Annotated[
+        bool, typer.Option("--interactive", help="Approve or reject each plan at a prompt (needs a terminal).")
+    ] = False,
+    workdir: Annotated[Path, typer.Option("--workdir", help="Where the demo keeps its DB, alerts and logs.")] = Path(
+        "costguard-demo"
+    ),
+) -> None:
+    """The whole job on the embedded defaults: local EC2 emulator, local model, no keys, no internet."""
+    from costguard.demo import DemoHooks, run_demo
+    from costguard.demo_view import choose_at_prompt, demo_json, print_demo
+
+    interactive = interactive and sys.stdin.isatty()
+    hooks = DemoHooks()
+    if not as_json:
+        hooks = DemoHooks(
+            step=lambda message: err.print(f"[bold cyan]→[/] {message}"),
+            alert_done=lambda outcome: err.print(f"  {outcome.alert_id}: [bold]{outcome.status}[/] {outcome.reason}"),
+            choose=(lambda item: choose_at_prompt(item, out)) if interactive else None,
+        )
+    result = run_demo(workdir, hooks)
+    if as_json:
+        _emit_json(demo_json(result))
+    else:
+        print_demo(result, out)
 
 
 # --- audit -------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any, Literal
 
+from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.language_models import BaseChatModel
 from langchain_core.runnables import Runnable
 from langchain_openai import ChatOpenAI
@@ -20,7 +21,7 @@ Method = Literal["function_calling", "json_schema", "json_mode"]
 ACTIONS = ("shutdown", "resize", "monitor", "investigate")
 
 
-def make_chat_model(settings: Settings) -> BaseChatModel:
+def make_chat_model(settings: Settings, *, callbacks: list[BaseCallbackHandler] | None = None) -> BaseChatModel:
     """ChatOpenAI against any OpenAI-compatible server (OpenAI, llama-cpp-python, vLLM, ...)."""
     api_key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else "not-needed"
     return ChatOpenAI(
@@ -30,6 +31,7 @@ def make_chat_model(settings: Settings) -> BaseChatModel:
         temperature=0,
         timeout=settings.model_timeout_s,
         max_retries=0,  # retries are costguard's (RetryPolicy), so they are counted
+        callbacks=callbacks,
     )
 
 
