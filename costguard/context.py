@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Protocol
 
 from langchain_core.language_models import BaseChatModel
 
@@ -24,6 +25,35 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+class StepObserver(Protocol):
+    """Agent-level observability: told about every node run (success or failure, duration)."""
+
+    def step(
+        self,
+        thread_id: str,
+        node: str,
+        *,
+        ok: bool,
+        duration_s: float,
+        error: BaseException | None = None,
+        confidence: float | None = None,
+    ) -> None: ...
+
+
+class NullObserver:
+    def step(
+        self,
+        thread_id: str,
+        node: str,
+        *,
+        ok: bool,
+        duration_s: float,
+        error: BaseException | None = None,
+        confidence: float | None = None,
+    ) -> None:
+        return None
+
+
 @dataclass
 class Deps:
     model: BaseChatModel
@@ -34,3 +64,4 @@ class Deps:
     prices: PriceList = field(default_factory=load_price_list)
     clock: Callable[[], datetime] = utcnow
     structured_method: Method = "function_calling"
+    observer: StepObserver = field(default_factory=NullObserver)

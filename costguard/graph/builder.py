@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import sqlite3
+import time
 from pathlib import Path
+from typing import Any, Protocol
 
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 from langgraph.checkpoint.sqlite import SqliteSaver
+from langgraph.config import get_config
+from langgraph.errors import GraphBubbleUp
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
+from langgraph.runtime import Runtime
 from langgraph.types import RetryPolicy
 
 from costguard.context import Deps
@@ -45,16 +50,64 @@ RETRY = RetryPolicy(
 Graph = CompiledStateGraph[CostState, Deps, GraphInput, CostState]
 
 
-def build_graph() -> StateGraph[CostState, Deps, GraphInput, CostState]:
-    """START → gather → analyze → validate → {investigate → analyze | human_review | execute | report} → END."""
+class NodeFn(Protocol):
+    def __call__(self, state: CostState, runtime: Runtime[Deps]) -> dict[str, Any]: ...
+
+
+NODES: dict[str, tuple[NodeFn, RetryPolicy | None]] = {
+    "gather": (gather, RETRY),
+    "analyze": (analyze, RETRY),
+    "validate": (validate, None),
+    "investigate": (investigate, RETRY),
+    "human_review": (human_review, None),
+    "execute": (execute, RETRY),
+    "report": (report, None),
+}
+
+
+def observed(name: str, fn: NodeFn, deps: Deps | None = None) -> NodeFn:
+    """The node, timed and reported to the run's observer; with `deps`, bound to them.
+
+    Binding is for hosts that cannot pass `context=` (the LangGraph API server): the served
+    graph then carries its dependencies, built from settings, instead of receiving them per run.
+    """
+
+    def node(state: CostState, runtime: Runtime[Deps]) -> dict[str, Any]:
+        if deps is not None:
+            runtime = runtime.override(context=deps)
+        observer = runtime.context.observer
+        thread_id = str(get_config().get("configurable", {}).get("thread_id", ""))
+        started = time.perf_counter()
+        try:
+            update = fn(state, runtime)
+        except GraphBubbleUp:  # an interrupt: a pause, not a failure
+            raise
+        except Exception as exc:
+            observer.step(thread_id, name, ok=False, duration_s=time.perf_counter() - started, error=exc)
+            raise
+        decision = update.get("decision") if name == "analyze" else None
+        observer.step(
+            thread_id,
+            name,
+            ok=True,
+            duration_s=time.perf_counter() - started,
+            confidence=decision.confidence if decision is not None else None,
+        )
+        return update
+
+    node.__name__ = name
+    node.__qualname__ = name
+    return node
+
+
+def build_graph(deps: Deps | None = None) -> StateGraph[CostState, Deps, GraphInput, CostState]:
+    """START → gather → analyze → validate → {investigate → analyze | human_review | execute | report} → END.
+
+    Without `deps` (the normal case) every run gets its dependencies as `context=Deps(...)`.
+    """
     graph = StateGraph(CostState, context_schema=Deps, input_schema=GraphInput)
-    graph.add_node("gather", gather, retry_policy=RETRY)
-    graph.add_node("analyze", analyze, retry_policy=RETRY)
-    graph.add_node("validate", validate)
-    graph.add_node("investigate", investigate, retry_policy=RETRY)
-    graph.add_node("human_review", human_review)
-    graph.add_node("execute", execute, retry_policy=RETRY)
-    graph.add_node("report", report)
+    for name, (fn, retry) in NODES.items():
+        graph.add_node(name, observed(name, fn, deps), retry_policy=retry)
     graph.add_edge(START, "gather")
     graph.add_edge("gather", "analyze")
     graph.add_edge("analyze", "validate")
