@@ -356,7 +356,7 @@ class LocalModelServer:
 
 
 class _Terminated(Exception):
-    """SIGTERM received by `serve_forever`."""
+    """SIGINT or SIGTERM received by `serve_forever`."""
 
 
 def serve_forever(
@@ -377,14 +377,18 @@ def serve_forever(
         host=host, port=port, n_threads=n_threads, startup_timeout_s=startup_timeout_s, log_path=log_path
     )
     in_main = threading.current_thread() is threading.main_thread()
-    previous = signal.getsignal(signal.SIGTERM) if in_main else None
+    stop_signals = (signal.SIGINT, signal.SIGTERM)
+    previous = {sig: signal.getsignal(sig) for sig in stop_signals} if in_main else {}
 
-    def on_term(signum: int, frame: FrameType | None) -> None:
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # one stop is enough; do not interrupt it
-        raise _Terminated
+    def on_stop_signal(signum: int, frame: FrameType | None) -> None:
+        for sig in stop_signals:  # one stop is enough; do not interrupt it
+            signal.signal(sig, signal.SIG_IGN)
+        raise _Terminated(signal.Signals(signum).name)
 
     if in_main:
-        signal.signal(signal.SIGTERM, on_term)
+        # Installed explicitly: a process started in the background inherits SIGINT ignored.
+        for sig in stop_signals:
+            signal.signal(sig, on_stop_signal)
     try:
         server.start()
         log.info(
@@ -397,10 +401,11 @@ def serve_forever(
         code = server.wait()
         log.error("model_server.exited", code=code, log_tail=_tail(server.log_path, 1000))
         return code if code > 0 else 1
-    except (KeyboardInterrupt, _Terminated):
-        log.info("model_server.interrupted")
+    except (KeyboardInterrupt, _Terminated) as exc:
+        log.info("model_server.interrupted", signal=str(exc) or "SIGINT")
         return 0
     finally:
         server.stop()
-        if in_main and previous is not None:
-            signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            if handler is not None:
+                signal.signal(sig, handler)
