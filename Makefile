@@ -6,7 +6,7 @@ UV_VERSION := 0.13.8
 export UV_PROJECT_ENVIRONMENT := $(abspath $(VENV))
 export UV_PYTHON := $(abspath $(BIN)/python)
 
-.PHONY: setup demo test lint typecheck unit clean
+.PHONY: setup demo test lint typecheck unit studio bench clean
 
 setup: $(VENV)/.synced
 
@@ -21,6 +21,11 @@ $(VENV)/.synced: pyproject.toml uv.lock | $(BIN)/python
 
 demo: setup
 	$(BIN)/costguard demo
+
+# LangGraph's API server on 127.0.0.1:2024, offline; Studio and the SDK talk to it
+studio: setup
+	LANGGRAPH_CLI_NO_ANALYTICS=1 LANGGRAPH_NO_VERSION_CHECK=true LANGSMITH_TRACING=false \
+		$(BIN)/langgraph dev --no-browser --host 127.0.0.1 --port 2024
 
 lint: setup
 	$(BIN)/ruff check .

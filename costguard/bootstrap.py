@@ -18,6 +18,7 @@ from costguard.tools.ledger import Store
 from costguard.tools.llm import Method, make_chat_model, structured_method
 from costguard.tools.notify import WebhookNotifier
 from costguard.tools.pricing import load_price_list
+from costguard.tools.telemetry import SqliteTelemetry
 
 
 def build_deps(
@@ -29,10 +30,12 @@ def build_deps(
     session: boto3.Session | None = None,
 ) -> Deps:
     db = Path(settings.db)
+    store = Store(db)
     return Deps(
         model=model if model is not None else make_chat_model(settings),
         cloud=Ec2Cloud(session, default_region=settings.aws_region, endpoint_url=settings.aws_endpoint_url),
-        store=Store(db),
+        store=store,
+        telemetry=SqliteTelemetry(store),
         notifier=WebhookNotifier(settings.alert_webhook, db.with_name(db.stem + "-alerts.jsonl")),
         policy=policy,
         prices=load_price_list(),

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 from langchain_core.language_models import BaseChatModel
 
 from costguard.policy import Policy
+from costguard.state import Decision
 from costguard.tools.cloud import Cloud
 from costguard.tools.ledger import Store
 from costguard.tools.llm import Method
@@ -25,8 +26,8 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-class StepObserver(Protocol):
-    """Agent-level observability: told about every node run (success or failure, duration)."""
+class Telemetry(Protocol):
+    """Model- and agent-level observability, and the decision cache (see tools/telemetry.py)."""
 
     def step(
         self,
@@ -39,8 +40,30 @@ class StepObserver(Protocol):
         confidence: float | None = None,
     ) -> None: ...
 
+    def model_call(
+        self,
+        thread_id: str,
+        *,
+        model: str,
+        prompt_hash: str,
+        prompt_tokens: int | None,
+        completion_tokens: int | None,
+        latency_s: float,
+        schema_valid: bool,
+        cached: bool = False,
+        error: str | None = None,
+    ) -> None: ...
 
-class NullObserver:
+    def review(self, thread_id: str, *, reviewer: str, decision: str, latency_s: float) -> None: ...
+
+    def cached_decision(self, prompt_hash: str, ttl: timedelta, now: datetime) -> Decision | None: ...
+
+    def remember_decision(self, prompt_hash: str, decision: Decision, now: datetime) -> None: ...
+
+
+class NullTelemetry:
+    """Records nothing, caches nothing."""
+
     def step(
         self,
         thread_id: str,
@@ -51,6 +74,30 @@ class NullObserver:
         error: BaseException | None = None,
         confidence: float | None = None,
     ) -> None:
+        return None
+
+    def model_call(
+        self,
+        thread_id: str,
+        *,
+        model: str,
+        prompt_hash: str,
+        prompt_tokens: int | None,
+        completion_tokens: int | None,
+        latency_s: float,
+        schema_valid: bool,
+        cached: bool = False,
+        error: str | None = None,
+    ) -> None:
+        return None
+
+    def review(self, thread_id: str, *, reviewer: str, decision: str, latency_s: float) -> None:
+        return None
+
+    def cached_decision(self, prompt_hash: str, ttl: timedelta, now: datetime) -> Decision | None:
+        return None
+
+    def remember_decision(self, prompt_hash: str, decision: Decision, now: datetime) -> None:
         return None
 
 
@@ -64,4 +111,4 @@ class Deps:
     prices: PriceList = field(default_factory=load_price_list)
     clock: Callable[[], datetime] = utcnow
     structured_method: Method = "function_calling"
-    observer: StepObserver = field(default_factory=NullObserver)
+    telemetry: Telemetry = field(default_factory=NullTelemetry)

@@ -36,6 +36,7 @@ from costguard.tools.llm_server import MODEL_ALIAS, LocalModelServer, is_healthy
 from costguard.tools.model_calls import ModelCallRecorder
 from costguard.tools.notify import WebhookNotifier
 from costguard.tools.pricing import load_price_list
+from costguard.tools.telemetry import SqliteTelemetry
 
 DEMO_REVIEWER = "demo-reviewer@costguard.local"
 REGION = "us-east-1"
@@ -139,11 +140,13 @@ def run_demo(workdir: Path, hooks: DemoHooks | None = None) -> DemoResult:
 
         db = _fresh_db(workdir)
         recorder = ModelCallRecorder()
+        store = Store(db)
         settings = Settings(OPENAI_BASE_URL=model_url, OPENAI_API_KEY="not-needed", COSTGUARD_MODEL=model_name)
         deps = Deps(
             model=make_chat_model(settings, callbacks=[recorder]),
             cloud=cloud,
-            store=Store(db),
+            store=store,
+            telemetry=SqliteTelemetry(store),
             notifier=WebhookNotifier(None, workdir / "critical-alerts.jsonl"),
             policy=Policy(phase="autonomous", approvers=(DEMO_REVIEWER,)),
             prices=prices,

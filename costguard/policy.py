@@ -47,6 +47,7 @@ class Policy(BaseModel):
     review_ttl_hours: float = Field(default=72.0, gt=0, le=24 * 366)
     hours_per_month: float = Field(default=730.0, gt=0, le=745)
     dry_run: bool = False
+    decision_cache_ttl_s: float = Field(default=3600.0, ge=0, le=30 * 86400)
     critical_words: tuple[str, ...] = Field(default=("critical",), min_length=1)
     production_words: tuple[str, ...] = ("prod", "production", "prd", "live")
     environment_keys: tuple[str, ...] = (
@@ -289,7 +290,9 @@ def approval_reasons(
     low_confidence: bool,
     savings: float | None,
     policy: Policy,
+    utilization_known: bool = True,
 ) -> tuple[str, ...]:
+    """Why a person must approve (empty: the plan may run autonomously). A missing datum adds a reason."""
     reasons: list[str] = []
     if policy.phase == "reversible":
         reasons.append("phase_requires_approval")
@@ -301,6 +304,8 @@ def approval_reasons(
         reasons.append("model_requested_review")
     if low_confidence:
         reasons.append("low_confidence")
+    if not utilization_known:
+        reasons.append("utilization_unknown")
     return tuple(reasons)
 
 
@@ -385,6 +390,7 @@ def evaluate(
         low_confidence=low_confidence,
         savings=rails.savings_usd_per_month,
         policy=policy,
+        utilization_known=facts.cpu_avg_pct is not None,
     )
     plan = make_plan(
         alert=alert,

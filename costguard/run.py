@@ -18,7 +18,7 @@ from rich.table import Table
 from costguard.bootstrap import build_costguard
 from costguard.errors import CostguardError, ReviewError
 from costguard.policy import Policy, PolicyError, load_policy
-from costguard.service import CostGuard, read_alerts
+from costguard.service import CostGuard, batch_report, read_alerts
 from costguard.settings import Settings
 from costguard.state import Outcome, Phase, PlanEdit, ReviewResponse
 from costguard.tools.ledger import Store
@@ -36,6 +36,8 @@ app.add_typer(review_app, name="review")
 llm_app = typer.Typer(no_args_is_help=True, help="The embedded local model.")
 app.add_typer(audit_app, name="audit")
 app.add_typer(llm_app, name="llm")
+metrics_app = typer.Typer(help="Model, agent and business metrics from the costguard database.")
+app.add_typer(metrics_app, name="metrics")
 
 out = Console()
 err = Console(stderr=True)
@@ -98,7 +100,12 @@ def _scripted(path: Path | None) -> ScriptedChatModel | None:
         _fail(f"cannot read scripted model {path}: {exc}")
     if not isinstance(script, list) or not script:
         _fail(f"scripted model {path} must be a non-empty JSON list")
-    return ScriptedChatModel(script=script, cycle=True)
+    raisable: dict[str, type[Exception]] = {"TimeoutError": TimeoutError, "ConnectionError": ConnectionError}
+    answers: list[Any] = [
+        raisable[a["raise"]]("scripted failure") if isinstance(a, dict) and a.get("raise") in raisable else a
+        for a in script
+    ]
+    return ScriptedChatModel(script=answers, cycle=True)
 
 
 def _guard(
@@ -157,6 +164,9 @@ def process(
     concurrency: Annotated[int, typer.Option("--concurrency", min=1, max=64)] = 1,
     as_json: JsonOpt = False,
     scripted_model: ScriptOpt = None,
+    report: Annotated[
+        Path | None, typer.Option("--report", help="Write the batch report (success / partial_success) here.")
+    ] = None,
 ) -> None:
     """Run every alert of FILE through the graph (one thread per alert_id)."""
     guard = _guard(db, policy, phase, scripted_model)
@@ -179,6 +189,13 @@ def process(
         for o in outcomes:
             counts[o.status] = counts.get(o.status, 0) + 1
         out.print(", ".join(f"{k}: {v}" for k, v in sorted(counts.items())))
+    summary = batch_report(outcomes)
+    if report is not None:
+        report.write_text(json.dumps(summary, indent=1, default=str) + "\n", encoding="utf-8")
+    if not as_json:
+        out.print(f"batch: [bold]{summary['status']}[/]")
+        for failure in summary["failures"]:
+            err.print(f"[red]failed[/] {failure['alert_id']}: {failure['error_class']}: {failure['reason']}")
     _finish(outcomes)
 
 
@@ -523,6 +540,91 @@ def demo(
         _emit_json(demo_json(result))
     else:
         print_demo(result, out)
+
+
+# --- metrics -----------------------------------------------------------------------------
+
+
+def _kv_table(title: str, data: dict[str, Any]) -> Table:
+    table = Table(title=title, show_header=False)
+    table.add_column("metric")
+    table.add_column("value", overflow="fold")
+    for key, value in data.items():
+        shown = json.dumps(value, default=str) if isinstance(value, dict | list) else str(value)
+        table.add_row(key, shown)
+    return table
+
+
+@metrics_app.callback(invoke_without_command=True)
+def metrics(
+    ctx: typer.Context,
+    db: DbOpt = None,
+    since: Annotated[str | None, typer.Option("--since", help="ISO-8601 time: only what happened since.")] = None,
+    prometheus: Annotated[bool, typer.Option("--prometheus", help="Prometheus text exposition.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """What the model cost, how the agent behaved, what was saved."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from datetime import datetime
+
+    from prometheus_client import generate_latest
+
+    from costguard.metrics import collect, registry_for
+
+    path = _settings(db).db
+    if prometheus:
+        out.file.write(generate_latest(registry_for(path)).decode())
+        return
+    try:
+        start = datetime.fromisoformat(since) if since else None
+    except ValueError:
+        _fail(f"--since must be an ISO-8601 time, got {since!r}")
+    data = collect(path, start)
+    if as_json:
+        _emit_json(data)
+        return
+    agent = dict(data["agent"])
+    nodes = agent.pop("nodes")
+    out.print(_kv_table("model", data["model"]))
+    node_table = Table(title="agent: nodes")
+    for col in ("node", "runs", "failures", "mean s", "p95 s"):
+        node_table.add_column(col)
+    for name, stats in nodes.items():
+        node_table.add_row(
+            name,
+            str(stats["runs"]),
+            str(stats["failures"]),
+            str(stats["duration_mean_s"]),
+            str(stats["duration_p95_s"]),
+        )
+    out.print(node_table)
+    out.print(_kv_table("agent", agent))
+    out.print(_kv_table("business", data["business"]))
+
+
+@metrics_app.command("serve")
+def metrics_serve(
+    port: Annotated[int, typer.Option("--port")] = 9464,
+    host: Annotated[str, typer.Option("--host")] = "127.0.0.1",
+    db: DbOpt = None,
+) -> None:
+    """Expose /metrics for Prometheus on 127.0.0.1 until stopped."""
+    import threading
+
+    from prometheus_client import start_http_server
+
+    from costguard.metrics import registry_for
+
+    server, thread = start_http_server(port, addr=host, registry=registry_for(_settings(db).db))
+    err.print(f"serving Prometheus metrics on http://{host}:{port}/metrics (Ctrl-C to stop)")
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.shutdown()
+        thread.join(timeout=5)
 
 
 # --- audit -------------------------------------------------------------------------------

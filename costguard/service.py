@@ -18,7 +18,7 @@ from langgraph.types import Command, StateSnapshot
 from pydantic import ValidationError
 
 from costguard.context import Deps
-from costguard.errors import CostguardError, CriticalError, InvalidAlert, ReviewError
+from costguard.errors import CostguardError, CriticalError, InvalidAlert, RetryableError, ReviewError
 from costguard.graph.builder import MAX_ATTEMPTS, Graph
 from costguard.state import TERMINAL_STATUSES, Alert, Outcome, Plan, ReviewResponse, thread_id_for
 from costguard.tools.ledger import AuditRecord
@@ -96,11 +96,14 @@ class CostGuard:
             self.graph.invoke(payload, config, context=self.deps, durability="sync")
         except CostguardError as exc:
             return self._failed(thread_id, alert_id, exc)
+        except Exception as exc:  # a bug or an unmapped error: this alert fails, the batch goes on
+            log.exception("alert_crashed", thread_id=thread_id)
+            return self._failed(thread_id, alert_id, exc)
         return self.outcome(thread_id, alert_id)
 
-    def _failed(self, thread_id: str, alert_id: str, exc: CostguardError) -> Outcome:
-        retryable = not isinstance(exc, CriticalError)
-        reason = f"{exc}" + (f" (after {MAX_ATTEMPTS} attempts)" if retryable else "")
+    def _failed(self, thread_id: str, alert_id: str, exc: Exception) -> Outcome:
+        retryable = isinstance(exc, RetryableError)
+        reason = f"{type(exc).__name__}: {exc}" + (f" (after {MAX_ATTEMPTS} attempts)" if retryable else "")
         outcome = Outcome(
             alert_id=alert_id,
             thread_id=thread_id,
@@ -131,8 +134,7 @@ class CostGuard:
         alert_id = alert.alert_id if alert is not None else (alert_id or "")
         if snap.interrupts:
             plan: Plan | None = values.get("plan")
-            self.deps.store.set_thread(thread_id, alert_id, "awaiting_review")
-            return Outcome(
+            waiting = Outcome(
                 alert_id=alert_id,
                 thread_id=thread_id,
                 status="awaiting_review",
@@ -143,6 +145,8 @@ class CostGuard:
                 savings_usd_per_month=plan.savings_usd_per_month if plan else None,
                 digest=plan.digest if plan else None,
             )
+            self.deps.store.set_thread(thread_id, alert_id, "awaiting_review", waiting)
+            return waiting
         row = self.deps.store.thread(thread_id)
         if row and row.get("outcome"):
             return Outcome.model_validate_json(row["outcome"])
@@ -286,6 +290,25 @@ class CostGuard:
 
     def unfinished(self) -> list[str]:
         return [row["thread_id"] for row in self.deps.store.threads("running", limit=1_000_000)]
+
+
+def batch_report(outcomes: list[Outcome]) -> dict[str, Any]:
+    """The article's graceful degradation: what succeeded is kept; failures are listed with their error."""
+    failures = [o for o in outcomes if o.status == "failed"]
+    status = "success" if not failures else ("failed" if len(failures) == len(outcomes) else "partial_success")
+    by_status: dict[str, int] = {}
+    for o in outcomes:
+        by_status[o.status] = by_status.get(o.status, 0) + 1
+    return {
+        "status": status,
+        "total": len(outcomes),
+        "by_status": dict(sorted(by_status.items())),
+        "failures": [
+            {"alert_id": o.alert_id, "thread_id": o.thread_id, "error_class": o.error_class, "reason": o.reason}
+            for o in failures
+        ],
+        "outcomes": [o.model_dump(mode="json") for o in outcomes],
+    }
 
 
 def is_terminal(outcome: Outcome) -> bool:

@@ -10,9 +10,10 @@ import json
 import math
 import operator
 from datetime import datetime
-from typing import Annotated, Any, Literal, TypedDict
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+from typing_extensions import TypedDict
 
 Action = Literal["shutdown", "resize", "monitor", "investigate"]
 DisruptiveAction = Literal["shutdown", "resize"]
@@ -218,6 +219,7 @@ class Outcome(_Strict):
     snapshot_ids: tuple[str, ...] = ()
     error_class: str | None = None
     line: int | None = None
+    agent_version: str | None = None  # package version and policy hash, to trace regressions
 
 
 class GraphInput(TypedDict):

@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import boto3
 import openai
@@ -26,6 +26,10 @@ from costguard.tools.ledger import Store
 from costguard.tools.notify import WebhookNotifier
 from costguard.tools.pricing import load_price_list
 from costguard.tools.scripted_model import Answer, ScriptedChatModel
+from costguard.tools.telemetry import SqliteTelemetry
+
+if TYPE_CHECKING:
+    from mypy_boto3_cloudwatch.type_defs import MetricDatumTypeDef
 
 REGION = "us-east-1"
 APPROVER = "alice@example.com"
@@ -84,8 +88,35 @@ def cloud(session: boto3.Session, aws_env: str) -> Ec2Cloud:
 _IMAGES: dict[str, str] = {}
 
 
-def launch(ec2: Any, instance_type: str = "t3.large", tags: dict[str, str] | None = None, **extra: Any) -> str:
-    """One instance in the emulator, with tags."""
+def put_cpu(ec2: Any, instance_ids: list[str], cpu: float) -> None:
+    """CPU datapoints an hour before both the real clock and the tests' fixed Clock, so any window sees them."""
+    cloudwatch = boto3.client(
+        "cloudwatch",
+        endpoint_url=ec2.meta.endpoint_url,
+        region_name=REGION,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+    stamps = [datetime.now(UTC) - timedelta(hours=1), Clock().now - timedelta(hours=1)]
+    data: list[MetricDatumTypeDef] = [
+        {
+            "MetricName": "CPUUtilization",
+            "Dimensions": [{"Name": "InstanceId", "Value": iid}],
+            "Timestamp": stamp,
+            "Value": cpu,
+            "Unit": "Percent",
+        }
+        for iid in instance_ids
+        for stamp in stamps
+    ]
+    for start in range(0, len(data), 500):
+        cloudwatch.put_metric_data(Namespace="AWS/EC2", MetricData=data[start : start + 500])
+
+
+def launch(
+    ec2: Any, instance_type: str = "t3.large", tags: dict[str, str] | None = None, cpu: float | None = 2.0, **extra: Any
+) -> str:
+    """One instance in the emulator, with tags and (unless cpu is None) a low CPU utilisation."""
     endpoint = ec2.meta.endpoint_url
     if endpoint not in _IMAGES:
         _IMAGES[endpoint] = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
@@ -96,7 +127,10 @@ def launch(ec2: Any, instance_type: str = "t3.large", tags: dict[str, str] | Non
             {"ResourceType": "instance", "Tags": [{"Key": k, "Value": v} for k, v in tags.items()]}
         ]
     kwargs.update(extra)
-    return str(ec2.run_instances(**kwargs)["Instances"][0]["InstanceId"])
+    instance_id = str(ec2.run_instances(**kwargs)["Instances"][0]["InstanceId"])
+    if cpu is not None:
+        put_cpu(ec2, [instance_id], cpu)
+    return instance_id
 
 
 def state_of(ec2: Any, instance_id: str) -> str:
@@ -167,7 +201,14 @@ def saver_kind(request: pytest.FixtureRequest) -> str:
 def make_harness(saver_kind: str, tmp_path: Path, session: boto3.Session, aws_env: str) -> Callable[..., Harness]:
     """Build costguard with a scripted model over the parametrized checkpointer."""
 
-    def build(script: list[Answer], *, policy: Policy | None = None, **policy_kw: Any) -> Harness:
+    def build(
+        script: list[Answer],
+        *,
+        policy: Policy | None = None,
+        cloud_url: str | None = None,
+        webhook: str | None = None,
+        **policy_kw: Any,
+    ) -> Harness:
         db = tmp_path / "costguard.db"
         checkpointer: BaseCheckpointSaver[str] = (
             InMemorySaver(serde=serializer()) if saver_kind == "memory" else sqlite_checkpointer(db)
@@ -179,9 +220,12 @@ def make_harness(saver_kind: str, tmp_path: Path, session: boto3.Session, aws_en
         base = policy or Policy(approvers=(APPROVER,), **policy_kw)
         deps = Deps(
             model=model,
-            cloud=Ec2Cloud(session, default_region=REGION, endpoint_url=aws_env, poll_interval_s=0.05, clock=clock),
+            cloud=Ec2Cloud(
+                session, default_region=REGION, endpoint_url=cloud_url or aws_env, poll_interval_s=0.05, clock=clock
+            ),
             store=store,
-            notifier=WebhookNotifier(None, sink),
+            telemetry=SqliteTelemetry(store),
+            notifier=WebhookNotifier(webhook, sink),
             policy=base,
             prices=load_price_list(),
             clock=clock,

@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 
 from costguard.state import TERMINAL_STATUSES
-from tests.conftest import APPROVER, cli_env
+from tests.conftest import APPROVER, cli_env, put_cpu
 
 N_ALERTS = 200
 MIN_KILLS = 20
@@ -38,7 +38,9 @@ def launch_many(ec2: Any, count: int, instance_type: str, tags: dict[str, str]) 
         InstanceType=instance_type,
         TagSpecifications=[{"ResourceType": "instance", "Tags": [{"Key": k, "Value": v} for k, v in tags.items()]}],
     )
-    return [i["InstanceId"] for i in reply["Instances"]]
+    ids = [i["InstanceId"] for i in reply["Instances"]]
+    put_cpu(ec2, ids, 1.5)
+    return ids
 
 
 def snapshot_counts(ec2: Any) -> Counter[str]:

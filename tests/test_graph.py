@@ -29,7 +29,16 @@ def approve(h: Harness, thread_id: str, reviewer: str = APPROVER, digest: str | 
 
 def test_build_graph_is_uncompiled_with_the_designed_nodes() -> None:
     graph = build_graph()
-    assert set(graph.nodes) == {"gather", "analyze", "validate", "investigate", "human_review", "execute", "report"}
+    assert set(graph.nodes) == {
+        "intake",
+        "gather",
+        "analyze",
+        "validate",
+        "investigate",
+        "human_review",
+        "execute",
+        "report",
+    }
 
 
 def test_autonomous_cheap_shutdown_executes_once_after_snapshot(make_harness: HarnessFactory, ec2: Any) -> None:

@@ -91,7 +91,10 @@ def test_rollback_to_analyze_after_a_policy_change_forks_history(make_harness: H
     h.guard.deps.policy = Policy(phase="observe", approvers=(APPROVER,))
     again = h.guard.rollback(first.thread_id, before_analyze.config["configurable"]["checkpoint_id"])
     assert again.status == "observed"
-    assert len(h.model.calls) == 2
+    # same facts, same prompt: the decision comes from the cache, no second model call
+    assert len(h.model.calls) == 1
+    with sqlite3.connect(h.db) as conn:
+        assert conn.execute("SELECT cached FROM cg_model_calls ORDER BY id").fetchall() == [(0,), (1,)]
     new_history = list(h.guard.graph.get_state_history(h.guard.config(first.thread_id)))
     new_ids = {s.config["configurable"]["checkpoint_id"] for s in new_history}
     assert old_ids < new_ids  # the abandoned branch stays in history
@@ -102,7 +105,7 @@ def test_rollback_to_analyze_after_a_policy_change_forks_history(make_harness: H
 
 def test_rollback_of_an_executed_thread_needs_undo_first(make_harness: HarnessFactory, ec2: Any) -> None:
     iid = launch(ec2, "t3.small")
-    h = make_harness([decision(iid), decision(iid, action="monitor")], phase="autonomous")
+    h = make_harness([decision(iid), decision(iid, action="monitor")], phase="autonomous", decision_cache_ttl_s=0)
     done = h.guard.process_alert(alert(iid))
     history = list(h.guard.graph.get_state_history(h.guard.config(done.thread_id)))
     start = next(s for s in history if s.next == ("analyze",)).config["configurable"]["checkpoint_id"]

@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 from typing import Any, Protocol
 
+import structlog
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 from langgraph.checkpoint.sqlite import SqliteSaver
@@ -23,6 +24,7 @@ from costguard.graph import routing
 from costguard.nodes.analyze import analyze
 from costguard.nodes.execute import execute
 from costguard.nodes.gather import gather
+from costguard.nodes.intake import intake
 from costguard.nodes.investigate import investigate
 from costguard.nodes.report import report
 from costguard.nodes.review import human_review
@@ -42,6 +44,7 @@ from costguard.state import (
     Verdict,
 )
 
+log = structlog.get_logger(__name__)
 MAX_ATTEMPTS = 3
 RETRY = RetryPolicy(
     max_attempts=MAX_ATTEMPTS, initial_interval=0.5, backoff_factor=2.0, jitter=True, retry_on=RetryableError
@@ -55,6 +58,7 @@ class NodeFn(Protocol):
 
 
 NODES: dict[str, tuple[NodeFn, RetryPolicy | None]] = {
+    "intake": (intake, None),
     "gather": (gather, RETRY),
     "analyze": (analyze, RETRY),
     "validate": (validate, None),
@@ -75,24 +79,29 @@ def observed(name: str, fn: NodeFn, deps: Deps | None = None) -> NodeFn:
     def node(state: CostState, runtime: Runtime[Deps]) -> dict[str, Any]:
         if deps is not None:
             runtime = runtime.override(context=deps)
-        observer = runtime.context.observer
+        telemetry = runtime.context.telemetry
         thread_id = str(get_config().get("configurable", {}).get("thread_id", ""))
         started = time.perf_counter()
         try:
-            update = fn(state, runtime)
+            with structlog.contextvars.bound_contextvars(thread_id=thread_id, node=name):
+                update = fn(state, runtime)
         except GraphBubbleUp:  # an interrupt: a pause, not a failure
+            log.info("node_paused", thread_id=thread_id, node=name)
             raise
         except Exception as exc:
-            observer.step(thread_id, name, ok=False, duration_s=time.perf_counter() - started, error=exc)
+            duration = time.perf_counter() - started
+            telemetry.step(thread_id, name, ok=False, duration_s=duration, error=exc)
+            log.warning("node_failed", thread_id=thread_id, node=name, error_class=type(exc).__name__, error=str(exc))
             raise
         decision = update.get("decision") if name == "analyze" else None
-        observer.step(
+        telemetry.step(
             thread_id,
             name,
             ok=True,
             duration_s=time.perf_counter() - started,
             confidence=decision.confidence if decision is not None else None,
         )
+        log.info("node_done", thread_id=thread_id, node=name, duration_s=round(time.perf_counter() - started, 4))
         return update
 
     node.__name__ = name
@@ -101,14 +110,17 @@ def observed(name: str, fn: NodeFn, deps: Deps | None = None) -> NodeFn:
 
 
 def build_graph(deps: Deps | None = None) -> StateGraph[CostState, Deps, GraphInput, CostState]:
-    """START → gather → analyze → validate → {investigate → analyze | human_review | execute | report} → END.
+    """START → intake → gather → analyze → validate → {investigate → analyze | human_review | execute | report} → END.
 
-    Without `deps` (the normal case) every run gets its dependencies as `context=Deps(...)`.
+    Without `deps` (the normal case) every run gets its dependencies as `context=Deps(...)`. With
+    `deps` (the API server) they are bound into the nodes and the graph has no context schema:
+    a server would try to build Deps from a request's JSON `context`.
     """
-    graph = StateGraph(CostState, context_schema=Deps, input_schema=GraphInput)
+    graph = StateGraph(CostState, context_schema=Deps if deps is None else None, input_schema=GraphInput)
     for name, (fn, retry) in NODES.items():
         graph.add_node(name, observed(name, fn, deps), retry_policy=retry)
-    graph.add_edge(START, "gather")
+    graph.add_edge(START, "intake")
+    graph.add_conditional_edges("intake", routing.after_intake)
     graph.add_edge("gather", "analyze")
     graph.add_edge("analyze", "validate")
     graph.add_conditional_edges("validate", routing.after_validate)

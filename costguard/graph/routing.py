@@ -11,6 +11,14 @@ class RoutingError(RuntimeError):
     """The state does not say where to go: a bug, never a silent default."""
 
 
+def after_intake(state: CostState) -> Literal["gather", "__end__"]:
+    """An invalid alert already has its outcome: the run ends there."""
+    outcome = state.get("outcome")
+    if outcome is not None and outcome.status == "invalid_input":
+        return "__end__"
+    return "gather"
+
+
 def after_validate(state: CostState) -> Literal["investigate", "human_review", "execute", "report"]:
     verdict = state.get("verdict")
     if verdict is None:

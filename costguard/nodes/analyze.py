@@ -7,6 +7,8 @@ reply kept in the state for debugging.
 from __future__ import annotations
 
 import json
+import time
+from datetime import timedelta
 from typing import Any
 
 import openai
@@ -16,7 +18,8 @@ from pydantic import ValidationError
 
 from costguard.context import Deps
 from costguard.errors import ModelUnavailable
-from costguard.state import CostState, Decision, DecisionParameters, Facts
+from costguard.nodes.common import current_thread_id
+from costguard.state import CostState, Decision, DecisionParameters, Facts, canonical_json, sha256_hex
 from costguard.tools.llm import SYSTEM_PROMPT, decision_schema, render_data, structured
 from costguard.tools.pricing import PriceList
 
@@ -45,7 +48,8 @@ def build_messages(state: CostState, prices: PriceList) -> list[SystemMessage | 
     alert = state["alert"]
     facts = state.get("facts")
     data: dict[str, Any] = {
-        "alert": alert.model_dump(mode="json"),
+        # no alert_id or timestamp: the same facts make the same prompt (and hit the decision cache)
+        "alert": alert.model_dump(mode="json", exclude={"alert_id", "observed_at"}),
         "facts": facts.model_dump(mode="json", exclude={"volume_ids"}) if facts else None,
         "resize_candidates": resize_candidates(facts, prices),
         "findings": state.get("findings", []),
@@ -74,23 +78,97 @@ def fallback(instance_id: str, why: str) -> Decision:
     )
 
 
+def estimate_tokens(text: str) -> int:
+    """~4 characters a token: used only when the server reports no usage (no tokenizer download)."""
+    return max(1, -(-len(text) // 4))
+
+
+def prompt_hash(messages: list[SystemMessage | HumanMessage], model: str) -> str:
+    return sha256_hex(canonical_json([model, *(str(m.content) for m in messages)]))[:32]
+
+
+def _usage(raw: object, messages: list[SystemMessage | HumanMessage], text: str) -> tuple[int, int]:
+    usage = raw.usage_metadata if isinstance(raw, AIMessage) else None
+    if usage:
+        return usage["input_tokens"], usage["output_tokens"]
+    return estimate_tokens("".join(str(m.content) for m in messages)), estimate_tokens(text)
+
+
 def analyze(state: CostState, runtime: Runtime[Deps]) -> dict[str, Any]:
     deps = runtime.context
     alert = state["alert"]
+    thread_id = current_thread_id(state)
+    messages = build_messages(state, deps.prices)
+    model_name = str(getattr(deps.model, "model_name", None) or deps.model._llm_type)
+    key = prompt_hash(messages, model_name)
+    now = deps.clock()
+    ttl = timedelta(seconds=deps.policy.decision_cache_ttl_s)
+    cached = deps.telemetry.cached_decision(key, ttl, now)
+    if cached is not None and cached.parameters.instance_id == alert.instance_id:
+        deps.telemetry.model_call(
+            thread_id,
+            model=model_name,
+            prompt_hash=key,
+            prompt_tokens=0,
+            completion_tokens=0,
+            latency_s=0.0,
+            schema_valid=True,
+            cached=True,
+        )
+        return {"decision": cached, "raw_model_output": f"(decision reused from cache, prompt {key})"}
+
     runnable = structured(deps.model, decision_schema(alert.instance_id), deps.structured_method)
+    started = time.perf_counter()
     try:
-        reply = runnable.invoke(build_messages(state, deps.prices))
-    except (openai.APIConnectionError, openai.RateLimitError, openai.InternalServerError, TimeoutError) as exc:
-        raise ModelUnavailable(f"{type(exc).__name__}: {exc}") from exc
+        reply = runnable.invoke(messages)
+    except Exception as exc:
+        deps.telemetry.model_call(
+            thread_id,
+            model=model_name,
+            prompt_hash=key,
+            prompt_tokens=None,
+            completion_tokens=None,
+            latency_s=time.perf_counter() - started,
+            schema_valid=False,
+            error=type(exc).__name__,
+        )
+        if isinstance(
+            exc,
+            openai.APIConnectionError
+            | openai.RateLimitError
+            | openai.InternalServerError
+            | TimeoutError
+            | ConnectionError,
+        ):
+            raise ModelUnavailable(f"{type(exc).__name__}: {exc}") from exc
+        raise
+    latency = time.perf_counter() - started
     raw = _raw_text(reply.get("raw"))
+    decision, problem = _validated(reply, alert.instance_id)
+    prompt_tokens, completion_tokens = _usage(reply.get("raw"), messages, raw)
+    deps.telemetry.model_call(
+        thread_id,
+        model=model_name,
+        prompt_hash=key,
+        prompt_tokens=prompt_tokens,
+        completion_tokens=completion_tokens,
+        latency_s=latency,
+        schema_valid=problem is None,
+    )
+    if problem is not None:
+        return {"decision": fallback(alert.instance_id, problem), "raw_model_output": raw}
+    assert decision is not None
+    deps.telemetry.remember_decision(key, decision, now)
+    return {"decision": decision, "raw_model_output": raw}
+
+
+def _validated(reply: dict[str, Any], instance_id: str) -> tuple[Decision | None, str | None]:
+    """The Decision, or why the reply is not one."""
     parsed = reply.get("parsed")
     if parsed is None:
-        error = reply.get("parsing_error")
-        return {"decision": fallback(alert.instance_id, f"unparsable ({error})"), "raw_model_output": raw}
+        return None, f"unparsable ({reply.get('parsing_error')})"
     try:
-        decision = Decision.model_validate(parsed)
+        return Decision.model_validate(parsed), None
     except ValidationError as exc:
         first = exc.errors()[0]
-        why = f"invalid {'.'.join(str(p) for p in first['loc'])}: {first['msg']}"
-        return {"decision": fallback(alert.instance_id, why), "raw_model_output": raw}
-    return {"decision": decision, "raw_model_output": raw}
+        return None, f"invalid {'.'.join(str(p) for p in first['loc'])}: {first['msg']}"

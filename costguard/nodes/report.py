@@ -6,13 +6,18 @@ from typing import Any
 
 from langgraph.runtime import Runtime
 
+from costguard import __version__
 from costguard.context import Deps
-from costguard.nodes.validate import current_thread_id
+from costguard.nodes.common import current_thread_id
 from costguard.state import CostState, Outcome, Result
 from costguard.tools.ledger import AuditRecord
 
 
-def build_outcome(state: CostState, thread_id: str) -> Outcome:
+def agent_version(deps: Deps) -> str:
+    return f"costguard {__version__} policy {deps.policy.digest}"
+
+
+def build_outcome(state: CostState, thread_id: str, version: str | None = None) -> Outcome:
     alert = state["alert"]
     result = state.get("result") or Result(
         status="failed", reason="the graph ended without a result", error_class="InternalError"
@@ -34,13 +39,14 @@ def build_outcome(state: CostState, thread_id: str) -> Outcome:
         digest=plan.digest if plan else None,
         snapshot_ids=result.snapshot_ids,
         error_class=result.error_class,
+        agent_version=version,
     )
 
 
 def report(state: CostState, runtime: Runtime[Deps]) -> dict[str, Any]:
     deps = runtime.context
     thread_id = current_thread_id(state)
-    outcome = build_outcome(state, thread_id)
+    outcome = build_outcome(state, thread_id, agent_version(deps))
     deps.store.set_thread(thread_id, outcome.alert_id, outcome.status, outcome)
     deps.store.audit(
         AuditRecord(

@@ -106,6 +106,12 @@ def human_review(state: CostState, runtime: Runtime[Deps]) -> dict[str, Any]:
             "review": ReviewResult(status="refused", reviewer=response.reviewer, reason=reason, rules=(why,)),
         }
 
+    deps.telemetry.review(
+        plan.thread_id,
+        reviewer=response.reviewer,
+        decision=response.decision,
+        latency_s=(now - plan.created_at).total_seconds(),
+    )
     note = f" ({response.note})" if response.note else ""
     if response.decision == "reject":
         reason = f"rejected by {response.reviewer}{note}"

@@ -4,18 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from langgraph.config import get_config
 from langgraph.runtime import Runtime
 
 from costguard.context import Deps
 from costguard.nodes.analyze import fallback
+from costguard.nodes.common import current_thread_id
 from costguard.policy import evaluate
-from costguard.state import Approval, CostState, Facts, Result, thread_id_for
-
-
-def current_thread_id(state: CostState) -> str:
-    configurable = get_config().get("configurable", {})
-    return str(configurable.get("thread_id") or thread_id_for(state["alert"].alert_id))
+from costguard.state import Approval, CostState, Facts, Result
 
 
 def validate(state: CostState, runtime: Runtime[Deps]) -> dict[str, Any]:

@@ -131,7 +131,9 @@ class Ec2Cloud:
         self._cpu_window = timedelta(hours=cpu_window_hours)
         self._clock = clock or (lambda: datetime.now(UTC))
         self._config = botocore.config.Config(
-            retries={"max_attempts": 1, "mode": "standard"},  # retries are costguard's, counted
+            # no retries inside botocore: a retried CreateSnapshot whose first answer was lost would
+            # make a second snapshot; costguard retries whole steps, idempotently, and counts them
+            retries={"total_max_attempts": 1, "mode": "standard"},
             connect_timeout=5,
             read_timeout=30,
         )
@@ -182,7 +184,7 @@ class Ec2Cloud:
             with _mapped_errors(f"describe_instance_attribute {instance_id}"):
                 attr = self.ec2(region).describe_instance_attribute(InstanceId=instance_id, Attribute="disableApiStop")
             disable_api_stop = bool(attr.get("DisableApiStop", {}).get("Value", False))
-        except (CloudError, CloudPermissionError):
+        except (CloudError, CloudPermissionError):  # not throttling or 5xx: those are retried
             disable_api_stop = None  # unknown: the rails treat it as protected
             gaps.append("disable_api_stop")
         cpu = self._cpu_average(instance_id, region, self._cpu_window)

@@ -127,9 +127,12 @@ class Store:
         with self._read() as conn:
             conn.executescript(_SCHEMA)
 
-    def _now(self) -> str:
+    def now(self) -> datetime:
         now: datetime = self._clock()
-        return now.isoformat()
+        return now
+
+    def _now(self) -> str:
+        return self.now().isoformat()
 
     def connect(self) -> sqlite3.Connection:
         conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)

@@ -69,6 +69,7 @@ class ModelCallRecorder(BaseCallbackHandler):
         return {
             "calls": len(calls),
             "errors": len(calls) - len(ok),
+            "error_classes": sorted({c.error for c in calls if c.error}),
             "latency_p50_s": round(statistics.median(latencies), 3) if latencies else None,
             "latency_max_s": round(latencies[-1], 3) if latencies else None,
             "prompt_tokens": sum(c.prompt_tokens or 0 for c in ok),

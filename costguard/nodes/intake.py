@@ -1,0 +1,32 @@
+"""intake: the alert as it arrives (an Alert, or JSON from the API server), checked against the schema."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from langgraph.runtime import Runtime
+from pydantic import ValidationError
+
+from costguard.context import Deps
+from costguard.nodes.common import config_thread_id
+from costguard.state import Alert, CostState, Outcome
+
+
+def intake(state: CostState, runtime: Runtime[Deps]) -> dict[str, Any]:
+    raw: object = state.get("alert")
+    if isinstance(raw, Alert):
+        return {}
+    try:
+        return {"alert": Alert.model_validate(raw)}
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(str(p) for p in err['loc']) or 'alert'}: {err['msg']}" for err in exc.errors())
+        alert_id = raw.get("alert_id") if isinstance(raw, dict) else None
+        return {
+            "outcome": Outcome(
+                alert_id=alert_id if isinstance(alert_id, str) else "",
+                thread_id=config_thread_id(),
+                status="invalid_input",
+                reason=problems if raw is not None else "the input has no `alert`",
+                error_class="InvalidAlert",
+            )
+        }

@@ -1,0 +1,163 @@
+"""Telemetry at the model and agent levels, in the costguard SQLite file; plus the decision cache.
+
+- model: every call (model, tokens, latency, prompt hash, schema-valid, error, served from cache);
+- agent: every node run (success, duration, error class, decision confidence);
+- the decision cache: a prompt hash seen within the TTL reuses the earlier decision, no model call.
+Business figures are read from the thread index and the audit trail (see costguard.metrics).
+Telemetry is minor: a failure to record is logged and never fails a run.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import datetime, timedelta
+
+import structlog
+
+from costguard.state import Decision
+from costguard.tools.ledger import Store
+
+log = structlog.get_logger(__name__)
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS cg_model_calls (
+    id INTEGER PRIMARY KEY,
+    at TEXT NOT NULL,
+    thread_id TEXT NOT NULL,
+    model TEXT NOT NULL,
+    prompt_hash TEXT NOT NULL,
+    prompt_tokens INTEGER,
+    completion_tokens INTEGER,
+    latency_s REAL NOT NULL,
+    schema_valid INTEGER NOT NULL,
+    cached INTEGER NOT NULL DEFAULT 0,
+    error TEXT
+);
+CREATE INDEX IF NOT EXISTS cg_model_calls_at ON cg_model_calls(at);
+CREATE TABLE IF NOT EXISTS cg_steps (
+    id INTEGER PRIMARY KEY,
+    at TEXT NOT NULL,
+    thread_id TEXT NOT NULL,
+    node TEXT NOT NULL,
+    ok INTEGER NOT NULL,
+    duration_s REAL NOT NULL,
+    error_class TEXT,
+    confidence REAL
+);
+CREATE INDEX IF NOT EXISTS cg_steps_at ON cg_steps(at);
+CREATE TABLE IF NOT EXISTS cg_reviews (
+    id INTEGER PRIMARY KEY,
+    at TEXT NOT NULL,
+    thread_id TEXT NOT NULL,
+    reviewer TEXT NOT NULL,
+    decision TEXT NOT NULL,
+    latency_s REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS cg_decision_cache (
+    prompt_hash TEXT PRIMARY KEY,
+    at TEXT NOT NULL,
+    decision TEXT NOT NULL
+);
+"""
+
+
+class SqliteTelemetry:
+    """Implements costguard.context.Telemetry on the costguard store's SQLite file."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        conn = store.connect()
+        try:
+            conn.executescript(_SCHEMA)
+        finally:
+            conn.close()
+
+    def _write(self, sql: str, params: tuple[object, ...]) -> None:
+        try:
+            conn = self.store.connect()
+            try:
+                conn.execute(sql, params)
+            finally:
+                conn.close()
+        except sqlite3.Error as exc:  # minor: log and go on
+            log.warning("telemetry_write_failed", error=str(exc))
+
+    def step(
+        self,
+        thread_id: str,
+        node: str,
+        *,
+        ok: bool,
+        duration_s: float,
+        error: BaseException | None = None,
+        confidence: float | None = None,
+    ) -> None:
+        self._write(
+            "INSERT INTO cg_steps (at, thread_id, node, ok, duration_s, error_class, confidence)"
+            " VALUES (?,?,?,?,?,?,?)",
+            (
+                self.store.now().isoformat(),
+                thread_id,
+                node,
+                int(ok),
+                duration_s,
+                type(error).__name__ if error else None,
+                confidence,
+            ),
+        )
+
+    def model_call(
+        self,
+        thread_id: str,
+        *,
+        model: str,
+        prompt_hash: str,
+        prompt_tokens: int | None,
+        completion_tokens: int | None,
+        latency_s: float,
+        schema_valid: bool,
+        cached: bool = False,
+        error: str | None = None,
+    ) -> None:
+        self._write(
+            "INSERT INTO cg_model_calls (at, thread_id, model, prompt_hash, prompt_tokens, completion_tokens,"
+            " latency_s, schema_valid, cached, error) VALUES (?,?,?,?,?,?,?,?,?,?)",
+            (
+                self.store.now().isoformat(),
+                thread_id,
+                model,
+                prompt_hash,
+                prompt_tokens,
+                completion_tokens,
+                latency_s,
+                int(schema_valid),
+                int(cached),
+                error,
+            ),
+        )
+
+    def review(self, thread_id: str, *, reviewer: str, decision: str, latency_s: float) -> None:
+        self._write(
+            "INSERT INTO cg_reviews (at, thread_id, reviewer, decision, latency_s) VALUES (?,?,?,?,?)",
+            (self.store.now().isoformat(), thread_id, reviewer, decision, latency_s),
+        )
+
+    def cached_decision(self, prompt_hash: str, ttl: timedelta, now: datetime) -> Decision | None:
+        if ttl <= timedelta(0):
+            return None
+        conn = self.store.connect()
+        try:
+            row = conn.execute(
+                "SELECT decision FROM cg_decision_cache WHERE prompt_hash = ? AND at >= ?",
+                (prompt_hash, (now - ttl).isoformat()),
+            ).fetchone()
+        finally:
+            conn.close()
+        return None if row is None else Decision.model_validate_json(row["decision"])
+
+    def remember_decision(self, prompt_hash: str, decision: Decision, now: datetime) -> None:
+        self._write(
+            "INSERT INTO cg_decision_cache (prompt_hash, at, decision) VALUES (?,?,?)"
+            " ON CONFLICT(prompt_hash) DO UPDATE SET at = excluded.at, decision = excluded.decision",
+            (prompt_hash, now.isoformat(), decision.model_dump_json()),
+        )

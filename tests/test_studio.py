@@ -1,0 +1,313 @@
+"""The graph as `langgraph dev` serves it (driven with langgraph-sdk), and the Python API example.
+
+One server for the module: `langgraph dev` in a temporary directory (its `.langgraph_api/` state
+lands there, not in the repository), with the repository's own `langgraph.json`, moto for the
+cloud, a scripted model, and a policy that sends every action to review.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, cast
+from uuid import NAMESPACE_URL, uuid5
+
+import httpx
+import pytest
+from langgraph.graph import END, START
+from langgraph_sdk import get_sync_client
+from langgraph_sdk.client import SyncLangGraphClient
+
+from costguard.context import Deps
+from costguard.policy import Policy
+from costguard.state import Plan
+from costguard.studio import INTAKE, SCRIPTED_MODEL_ENV, StudioConfigError, served_deps, served_graph
+from costguard.tools.cloud import Ec2Cloud
+from costguard.tools.emulator import free_port
+from costguard.tools.ledger import Store
+from costguard.tools.notify import WebhookNotifier
+from costguard.tools.scripted_model import ScriptedChatModel
+from tests.conftest import APPROVER, REGION, decision, launch, snapshots_of, state_of
+
+ROOT = Path(__file__).resolve().parents[1]
+GRAPH = "costguard"
+STARTUP_TIMEOUT_S = 60.0
+
+
+def _langgraph_cli() -> Path:
+    cli = Path(sys.executable).with_name("langgraph")
+    if not cli.exists():
+        pytest.skip("langgraph-cli[inmem] is not installed in this environment")
+    return cli
+
+
+def _wait_for_ok(url: str, proc: subprocess.Popen[bytes], log: Path) -> None:
+    deadline = time.monotonic() + STARTUP_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            pytest.fail(f"langgraph dev exited with {proc.returncode}:\n{log.read_text(errors='replace')[-4000:]}")
+        try:
+            if httpx.get(f"{url}/ok", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    pytest.fail(f"langgraph dev did not answer /ok within {STARTUP_TIMEOUT_S:.0f}s:\n{log.read_text()[-4000:]}")
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    """The whole process group: the CLI and the server it runs."""
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=15)
+
+
+@dataclass(frozen=True)
+class Served:
+    url: str
+    db: Path  # COSTGUARD_DB: the ledger and the audit trail (the checkpoints are the server's)
+
+
+@pytest.fixture(scope="module")
+def server(moto_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    """`langgraph dev` on a free loopback port. Stopped (the whole process group) at teardown."""
+    cli = _langgraph_cli()
+    work = tmp_path_factory.mktemp("studio")
+    shutil.copy(ROOT / "langgraph.json", work / "langgraph.json")
+    answers = work / "answers.json"
+    answers.write_text(json.dumps([decision("{{instance_id}}")]), encoding="utf-8")
+    policy = work / "policy.toml"
+    policy.write_text(f'phase = "reversible"\napprovers = ["{APPROVER}"]\n', encoding="utf-8")
+    env = dict(os.environ)
+    env.update(
+        {
+            "AWS_ENDPOINT_URL": moto_url,
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_DEFAULT_REGION": REGION,
+            "OPENAI_BASE_URL": "http://127.0.0.1:9/v1",  # nothing listens: a real model call would fail
+            SCRIPTED_MODEL_ENV: str(answers),
+            "COSTGUARD_DB": str(work / "costguard.db"),
+            "COSTGUARD_POLICY": str(policy),
+            "LANGGRAPH_CLI_NO_ANALYTICS": "1",
+            "LANGGRAPH_NO_VERSION_CHECK": "true",
+            "LANGSMITH_TRACING": "false",
+        }
+    )
+    port = free_port()
+    log = work / "server.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [str(cli), "dev", "--no-browser", "--no-reload", "--host", "127.0.0.1", "--port", str(port)],
+            cwd=work,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_for_ok(url, proc, log)
+        yield Served(url, work / "costguard.db")
+    finally:
+        _stop(proc)
+
+
+@pytest.fixture
+def client(server: Served) -> SyncLangGraphClient:
+    return get_sync_client(url=server.url, api_key=None)
+
+
+def _values(result: list[dict[str, Any]] | dict[str, Any]) -> dict[str, Any]:
+    assert isinstance(result, dict), result
+    return result
+
+
+def test_served_graph_reviews_refuses_a_wrong_digest_then_executes(
+    client: SyncLangGraphClient, server: Served, ec2: Any
+) -> None:
+    iid = launch(ec2, "m5.xlarge", {"env": "dev"})
+    # one thread per alert, as the CLI keeps it: a thread id derived from the alert id
+    thread_id = str(uuid5(NAMESPACE_URL, "alert:studio-1"))
+    assert client.threads.create(thread_id=thread_id, if_exists="do_nothing")["thread_id"] == thread_id
+    alert: dict[str, Any] = {"alert_id": "studio-1", "instance_id": iid, "monthly_cost_usd": 140, "summary": "idle"}
+
+    # the run stops at the review, nothing changed
+    first = _values(client.runs.wait(thread_id, GRAPH, input={"alert": alert}))
+    assert "__interrupt__" in first
+    assert client.threads.get(thread_id)["status"] == "interrupted"
+    state = client.threads.get_state(thread_id)
+    assert list(state["next"]) == ["human_review"]
+    plan = Plan.model_validate(cast(dict[str, Any], state["values"])["plan"])  # the digest is recomputed
+    (interrupt,) = state["interrupts"]
+    request = cast(dict[str, Any], interrupt["value"])
+    assert request["review_configs"] == [
+        {"action_name": "execute_plan", "allowed_decisions": ["approve", "edit", "reject"]}
+    ]
+    (action,) = request["action_requests"]
+    assert action["args"]["digest"] == plan.digest
+    assert plan.instance_id == iid
+    assert plan.thread_id == thread_id
+    assert plan.digest in action["description"]
+    assert state_of(ec2, iid) == "running"
+
+    # a wrong digest goes through the same ReviewResponse checks: refused, the thread asks again
+    wrong = {"decision": "approve", "reviewer": APPROVER, "digest": "0" * 64}
+    refused = _values(client.runs.wait(thread_id, GRAPH, command={"resume": wrong}))
+    assert refused["review"]["status"] == "refused"
+    assert refused["review"]["rules"] == ["digest_mismatch"]
+    assert refused["review_refusals"] == 1
+    assert "__interrupt__" in refused
+    # so is a HITL front end's own answer, which names no reviewer and no digest
+    hitl = {"decisions": [{"type": "approve"}]}
+    refused = _values(client.runs.wait(thread_id, GRAPH, command={"resume": hitl}))
+    assert refused["review"]["rules"] == ["malformed_response"]
+    assert refused["review_refusals"] == 2
+    assert client.threads.get(thread_id)["status"] == "interrupted"
+    assert state_of(ec2, iid) == "running"
+    assert snapshots_of(ec2, iid) == []
+
+    # the right one executes: snapshot, then stop
+    right = {"decision": "approve", "reviewer": APPROVER, "digest": plan.digest}
+    done = _values(client.runs.wait(thread_id, GRAPH, command={"resume": right}))
+    outcome = done["outcome"]
+    assert outcome["status"] == "executed"
+    assert outcome["executed"] is True
+    assert outcome["thread_id"] == thread_id
+    assert outcome["digest"] == plan.digest
+    assert state_of(ec2, iid) == "stopped"
+    snaps = snapshots_of(ec2, iid)
+    assert len(snaps) == 1
+    assert outcome["snapshot_ids"] == snaps
+    assert "__interrupt__" not in done
+
+    # the thread's history, newest first: each checkpoint's next step, the refused review twice
+    history = client.threads.get_history(thread_id, limit=50)
+    assert [list(h["next"]) for h in history] == [
+        [],
+        ["report"],
+        ["execute"],
+        ["human_review"],
+        ["human_review"],
+        ["human_review"],
+        ["validate"],
+        ["analyze"],
+        ["gather"],
+        [INTAKE],
+        ["__start__"],
+    ]
+    assert client.threads.get(thread_id)["status"] == "idle"
+    # the audit trail in COSTGUARD_DB, under the server's thread id
+    events = [(r.event, r.result) for r in Store(server.db).audit_rows(thread_id)]
+    assert events[:3] == [("review_refused", "refused")] * 2 + [("review_approved", "approved")]
+    assert events[-1] == ("outcome", "executed")
+
+
+def test_served_graph_ends_an_invalid_alert_with_invalid_input(client: SyncLangGraphClient) -> None:
+    thread_id = client.threads.create()["thread_id"]
+    bad = {"alert_id": "studio-bad", "instance_id": "not-an-instance"}
+    values = _values(client.runs.wait(thread_id, GRAPH, input={"alert": bad}))
+    outcome = values["outcome"]
+    assert outcome["status"] == "invalid_input"
+    assert outcome["alert_id"] == "studio-bad"
+    assert outcome["reason"].startswith("instance_id: String should match pattern")
+    assert "facts" not in values  # never reached the cloud
+
+
+def test_served_graph_publishes_the_alert_input_schema(client: SyncLangGraphClient) -> None:
+    (assistant,) = client.assistants.search(graph_id=GRAPH)
+    schemas = client.assistants.get_schemas(assistant["assistant_id"])
+    input_schema = schemas["input_schema"]
+    assert input_schema is not None
+    assert input_schema["required"] == ["alert"]
+    assert "instance_id" in json.dumps(input_schema)
+
+
+# --- the served graph without a server ------------------------------------------------------
+
+
+def test_served_graph_has_no_checkpointer_no_context_schema_and_an_intake_step(tmp_path: Path, cloud: Ec2Cloud) -> None:
+    deps = Deps(
+        model=ScriptedChatModel(script=[]),
+        cloud=cloud,
+        store=Store(tmp_path / "costguard.db"),
+        notifier=WebhookNotifier(None, tmp_path / "alerts.jsonl"),
+        policy=Policy(phase="reversible", approvers=(APPROVER,)),
+    )
+    graph = served_graph(deps)
+    assert graph.checkpointer is None  # the server supplies its own
+    assert graph.context_schema is None  # the deps are bound; a request's context cannot build them
+    assert (START, INTAKE) in graph.builder.edges
+    assert (START, "gather") not in graph.builder.edges
+    drawn = {(e.source, e.target) for e in graph.get_graph().edges}  # what Studio draws
+    assert {(START, INTAKE), (INTAKE, "gather"), (INTAKE, END)} <= drawn
+    result = graph.invoke({"alert": {"alert_id": "x"}}, {"configurable": {"thread_id": "t-1"}})  # type: ignore[call-overload]
+    assert result["outcome"].status == "invalid_input"
+    assert result["outcome"].reason == "instance_id: Field required"
+    assert result["outcome"].thread_id == "t-1"
+
+
+def test_served_deps_read_the_scripted_model_and_policy_from_the_environment(
+    tmp_path: Path, aws_env: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    answers = tmp_path / "answers.json"
+    answers.write_text(json.dumps([decision("{{instance_id}}", action="monitor")]), encoding="utf-8")
+    policy = tmp_path / "policy.toml"
+    policy.write_text('phase = "autonomous"\n', encoding="utf-8")
+    monkeypatch.setenv("COSTGUARD_DB", str(tmp_path / "costguard.db"))
+    monkeypatch.setenv("COSTGUARD_POLICY", str(policy))
+    deps = served_deps(environ={SCRIPTED_MODEL_ENV: str(answers)})
+    assert isinstance(deps.model, ScriptedChatModel)
+    assert deps.model.cycle
+    assert deps.policy.phase == "autonomous"
+    assert deps.store.path == str(tmp_path / "costguard.db")
+
+    answers.write_text("[]", encoding="utf-8")
+    with pytest.raises(StudioConfigError, match="non-empty JSON list"):
+        served_deps(environ={SCRIPTED_MODEL_ENV: str(answers)})
+    with pytest.raises(StudioConfigError, match="cannot read scripted model"):
+        served_deps(environ={SCRIPTED_MODEL_ENV: str(tmp_path / "missing.json")})
+
+
+# --- the Python API example ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("saver", ["memory", "sqlite"])
+def test_python_api_example_runs_as_documented(saver: str, tmp_path: Path, aws_env: str, ec2: Any) -> None:
+    env = dict(os.environ)
+    env.pop("OPENAI_BASE_URL", None)  # the example then uses its scripted model
+    args = [sys.executable, str(ROOT / "examples" / "python_api.py")]
+    if saver == "sqlite":
+        args += ["--sqlite", str(tmp_path / "example.db")]
+    proc = subprocess.run(args, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    out = proc.stdout
+    found = re.search(r"^instance: (i-[0-9a-f]{17}) \(m5\.xlarge\) in the emulator at (\S+)$", out, re.MULTILINE)
+    assert found, out
+    iid = found.group(1)
+    assert found.group(2) == aws_env
+    digest = re.search(r"^digest: ([0-9a-f]{64})$", out, re.MULTILINE)
+    assert digest, out
+    assert f"Approve with digest `{digest.group(1)}`" in out
+    assert re.search(rf"^outcome: executed: {iid} stopped after snapshot\(s\) snap-", out, re.MULTILINE), out
+    history = re.findall(r"^  step (-?\d+): next (.*)$", out, re.MULTILINE)
+    assert history[0] == ("7", "[]")
+    assert ("4", "['human_review']") in history
+    assert history[-1] == ("-1", "['__start__']")
+    assert state_of(ec2, iid) == "stopped"
+    assert len(snapshots_of(ec2, iid)) == 1
+    if saver == "sqlite":
+        assert (tmp_path / "example.db").stat().st_size > 0
