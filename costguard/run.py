@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
@@ -60,6 +61,12 @@ ScriptOpt = Annotated[
 
 
 def _configure_logging() -> None:
+    """JSON lines on stderr, with thread_id and node on every line from inside the graph.
+
+    Level from COSTGUARD_LOG_LEVEL (default warning; `info` shows every node run).
+    """
+    name = os.environ.get("COSTGUARD_LOG_LEVEL", "warning").upper()
+    level = logging.getLevelNamesMapping().get(name, logging.WARNING)
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
@@ -67,7 +74,7 @@ def _configure_logging() -> None:
             structlog.processors.TimeStamper(fmt="iso"),
             structlog.processors.JSONRenderer(),
         ],
-        wrapper_class=structlog.make_filtering_bound_logger(logging.INFO),
+        wrapper_class=structlog.make_filtering_bound_logger(level),
         logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
     )
 
