@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -507,6 +508,37 @@ def observe(
         cost = "?" if a.monthly_cost_usd is None else f"{a.monthly_cost_usd:,.2f}"
         table.add_row(a.alert_id, a.instance_id, a.kind, cost, a.summary)
     out.print(table)
+
+
+@app.command()
+def emulator(
+    port: Annotated[int, typer.Option("--port")] = 5000,
+    seed: Annotated[bool, typer.Option("--seed/--no-seed", help="Seed the demo fleet.")] = True,
+) -> None:
+    """moto's EC2/CloudWatch emulator on 127.0.0.1 with the demo fleet, in the foreground until stopped."""
+    import threading
+
+    import boto3
+
+    from costguard.fleet import seed_fleet
+    from costguard.tools.emulator import MotoServer
+
+    with MotoServer(port=port) as server:
+        if seed:
+            session = boto3.Session(aws_access_key_id="demo", aws_secret_access_key="demo", region_name="us-east-1")  # noqa: S106
+            fleet = seed_fleet(session, endpoint_url=server.url)
+            table = Table(title=f"demo fleet on {server.url}")
+            for col in ("name", "instance", "type", "expected"):
+                table.add_column(col)
+            for f in fleet:
+                table.add_row(f.name, f.instance_id, f.instance_type, f.expected)
+            out.print(table)
+        err.print(
+            f"export AWS_ENDPOINT_URL={server.url} AWS_ACCESS_KEY_ID=demo AWS_SECRET_ACCESS_KEY=demo "
+            "AWS_DEFAULT_REGION=us-east-1   # Ctrl-C stops the emulator"
+        )
+        with contextlib.suppress(KeyboardInterrupt):
+            threading.Event().wait()
 
 
 @llm_app.command("serve")

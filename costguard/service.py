@@ -20,6 +20,7 @@ from pydantic import ValidationError
 from costguard.context import Deps
 from costguard.errors import CostguardError, CriticalError, InvalidAlert, RetryableError, ReviewError
 from costguard.graph.builder import MAX_ATTEMPTS, Graph
+from costguard.nodes.report import agent_version
 from costguard.state import TERMINAL_STATUSES, Alert, Outcome, Plan, ReviewResponse, thread_id_for
 from costguard.tools.ledger import AuditRecord
 from costguard.undo import undo_plan
@@ -144,6 +145,7 @@ class CostGuard:
                 rules=plan.approval_reasons if plan else (),
                 savings_usd_per_month=plan.savings_usd_per_month if plan else None,
                 digest=plan.digest if plan else None,
+                agent_version=agent_version(self.deps),
             )
             self.deps.store.set_thread(thread_id, alert_id, "awaiting_review", waiting)
             return waiting
