@@ -21,7 +21,7 @@ from costguard.context import Deps
 from costguard.errors import CostguardError, CriticalError, InvalidAlert, RetryableError, ReviewError
 from costguard.graph.builder import MAX_ATTEMPTS, Graph
 from costguard.nodes.report import agent_version
-from costguard.state import TERMINAL_STATUSES, Alert, Outcome, Plan, ReviewResponse, thread_id_for
+from costguard.state import TERMINAL_STATUSES, Alert, Outcome, Plan, ReviewResponse, alert_problems, thread_id_for
 from costguard.tools.ledger import AuditRecord
 from costguard.undo import undo_plan
 
@@ -39,7 +39,7 @@ def parse_alert_line(line: str, number: int) -> Alert:
     try:
         return Alert.model_validate(data)
     except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(str(p) for p in err['loc']) or 'alert'}: {err['msg']}" for err in exc.errors())
+        problems = alert_problems(exc)
         raise InvalidAlert(number, problems) from exc
 
 

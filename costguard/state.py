@@ -10,9 +10,9 @@ import json
 import math
 import operator
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from typing_extensions import TypedDict
 
 Action = Literal["shutdown", "resize", "monitor", "investigate"]
@@ -32,26 +32,17 @@ Status = Literal[
     "failed",
     "rolled_back",
 ]
-TERMINAL_STATUSES: frozenset[str] = frozenset(
-    {
-        "observed",
-        "dry_run",
-        "executed",
-        "rejected",
-        "investigation_required",
-        "review_rejected",
-        "review_expired",
-        "monitoring",
-        "invalid_input",
-        "failed",
-        "rolled_back",
-    }
-)
+TERMINAL_STATUSES: frozenset[str] = frozenset(get_args(Status)) - {"awaiting_review"}
 INSTANCE_ID_PATTERN = r"^i-(?:[0-9a-f]{8}|[0-9a-f]{17})$"
 
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def alert_problems(exc: ValidationError) -> str:
+    """A ValidationError of an alert as one line: `field: problem; field: problem`."""
+    return "; ".join(f"{'.'.join(str(p) for p in err['loc']) or 'alert'}: {err['msg']}" for err in exc.errors())
 
 
 def thread_id_for(alert_id: str) -> str:

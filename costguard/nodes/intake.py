@@ -9,7 +9,7 @@ from pydantic import ValidationError
 
 from costguard.context import Deps
 from costguard.nodes.common import config_thread_id
-from costguard.state import Alert, CostState, Outcome
+from costguard.state import Alert, CostState, Outcome, alert_problems
 
 
 def intake(state: CostState, runtime: Runtime[Deps]) -> dict[str, Any]:
@@ -19,7 +19,7 @@ def intake(state: CostState, runtime: Runtime[Deps]) -> dict[str, Any]:
     try:
         return {"alert": Alert.model_validate(raw)}
     except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(str(p) for p in err['loc']) or 'alert'}: {err['msg']}" for err in exc.errors())
+        problems = alert_problems(exc)
         alert_id = raw.get("alert_id") if isinstance(raw, dict) else None
         return {
             "outcome": Outcome(
