@@ -72,7 +72,7 @@ def step_failures(h: Harness) -> Counter[tuple[str, str]]:
 
 @pytest.mark.slow
 def test_throttling_and_5xx_are_retried_at_most_three_times_and_never_duplicate_effects(
-    make_harness: HarnessFactory, ec2: Any, aws_env: str
+    make_harness: HarnessFactory, ec2: Any, aws_env: str, tmp_path: Any
 ) -> None:
     ids = [launch(ec2, "t3.small", {"env": "dev"}) for _ in range(12)]
     plan = FaultPlan(rate=0.25, after_rate=0.3, seed=11)
@@ -104,6 +104,11 @@ def test_throttling_and_5xx_are_retried_at_most_three_times_and_never_duplicate_
     report = batch_report(outcomes)
     assert report["status"] == ("success" if statuses["failed"] == 0 else "partial_success")
     assert len(report["failures"]) == statuses["failed"]
+    (tmp_path / "fault-stats.json").write_text(
+        json.dumps(
+            {"statuses": statuses, "injected": plan.injected, "seen": plan.seen, "retries": step_failures(h).total()}
+        )
+    )
 
 
 def test_permission_error_is_critical_posts_once_and_the_batch_goes_on(

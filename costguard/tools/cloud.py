@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 import boto3
 import botocore.config
 import botocore.exceptions
+import tenacity
 
 from costguard.errors import CloudError, CloudPermissionError, CloudUnavailable
 from costguard.state import Facts
@@ -49,6 +50,18 @@ _PERMISSION_CODES = {
     "OperationNotPermitted",
 }
 _NOT_FOUND_CODES = {"InvalidInstanceID.NotFound", "InvalidInstanceID.Malformed"}
+
+
+READ_ATTEMPTS = 3
+# Reads are idempotent: each is retried on its own (throttling, 5xx, timeouts), 3 attempts with
+# exponential backoff and jitter, so one throttled describe does not cost a whole step. Effects
+# are never retried here: their retries are whole, ledgered steps (the node's RetryPolicy).
+_read_retry = tenacity.retry(
+    retry=tenacity.retry_if_exception_type(CloudUnavailable),
+    stop=tenacity.stop_after_attempt(READ_ATTEMPTS),
+    wait=tenacity.wait_exponential_jitter(initial=0.1, max=2.0),
+    reraise=True,
+)
 
 
 class Cloud(Protocol):
@@ -159,6 +172,7 @@ class Ec2Cloud:
 
     # --- reads -----------------------------------------------------------------------------
 
+    @_read_retry
     def _instance(self, instance_id: str, region: str) -> dict[str, Any] | None:
         try:
             with _mapped_errors(f"describe {instance_id}"):
@@ -211,6 +225,13 @@ class Ec2Cloud:
             gaps=tuple(gaps),
         )
 
+    @_read_retry
+    def _disable_api_stop(self, instance_id: str, region: str) -> bool:
+        with _mapped_errors(f"describe_instance_attribute {instance_id}"):
+            attr = self.ec2(region).describe_instance_attribute(InstanceId=instance_id, Attribute="disableApiStop")
+        return bool(attr.get("DisableApiStop", {}).get("Value", False))
+
+    @_read_retry
     def _metric(
         self, namespace: str, name: str, instance_id: str, region: str, window: timedelta, stat: str
     ) -> float | None:
@@ -267,6 +288,7 @@ class Ec2Cloud:
 
     # --- effects ---------------------------------------------------------------------------
 
+    @_read_retry
     def _snapshots_by_volume(self, key: str, region: str) -> dict[str, str]:
         with _mapped_errors("describe_snapshots"):
             reply = self.ec2(region).describe_snapshots(
