@@ -14,9 +14,12 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q "uv==$(UV_VERSION)"
 
-# uv caches built wheels (llama-cpp-python compiles once per machine, minutes; then seconds)
-$(VENV)/.synced: pyproject.toml uv.lock | $(BIN)/python
-	$(BIN)/uv sync --frozen --all-extras
+# Everything from uv.lock, except llama-cpp-python: it compiles from source (minutes), and pip keeps
+# the built wheel in its wheel cache keyed by the exact sdist, so later installs take seconds
+# (uv rebuilt it on some fresh clones here). Same version and hash as in uv.lock.
+$(VENV)/.synced: pyproject.toml uv.lock requirements/llama-cpp-python.txt | $(BIN)/python
+	$(BIN)/uv sync --frozen --all-extras --no-install-package llama-cpp-python
+	$(BIN)/python -m pip install -q --no-deps --require-hashes -r requirements/llama-cpp-python.txt
 	touch $@
 
 demo: setup
