@@ -48,6 +48,7 @@ class Policy(BaseModel):
     hours_per_month: float = Field(default=730.0, gt=0, le=745)
     dry_run: bool = False
     decision_cache_ttl_s: float = Field(default=3600.0, ge=0, le=30 * 86400)
+    busy_cpu_pct: float = Field(default=20.0, ge=0, le=100)
     critical_words: tuple[str, ...] = Field(default=("critical",), min_length=1)
     production_words: tuple[str, ...] = ("prod", "production", "prd", "live")
     environment_keys: tuple[str, ...] = (
@@ -291,6 +292,8 @@ def approval_reasons(
     savings: float | None,
     policy: Policy,
     utilization_known: bool = True,
+    busy: bool = False,
+    production: bool = False,
 ) -> tuple[str, ...]:
     """Why a person must approve (empty: the plan may run autonomously). A missing datum adds a reason."""
     reasons: list[str] = []
@@ -306,6 +309,10 @@ def approval_reasons(
         reasons.append("low_confidence")
     if not utilization_known:
         reasons.append("utilization_unknown")
+    if busy:
+        reasons.append("instance_busy")
+    if production:
+        reasons.append("production_instance")
     return tuple(reasons)
 
 
@@ -391,6 +398,8 @@ def evaluate(
         savings=rails.savings_usd_per_month,
         policy=policy,
         utilization_known=facts.cpu_avg_pct is not None,
+        busy=facts.cpu_avg_pct is not None and facts.cpu_avg_pct >= policy.busy_cpu_pct,
+        production=facts.tags is not None and is_production(facts.tags, policy),
     )
     plan = make_plan(
         alert=alert,

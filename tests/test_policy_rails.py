@@ -1064,3 +1064,29 @@ def test_load_policy_not_utf8(tmp_path: Path) -> None:
     path.write_bytes('approvers = ["jos\xe9"]\n'.encode("latin-1"))
     with pytest.raises(PolicyError):
         load_policy(path)
+
+
+@pytest.mark.parametrize(
+    ("facts_kw", "reason"),
+    [
+        ({"cpu_avg_pct": 20.0}, "instance_busy"),
+        ({"cpu_avg_pct": 75.5}, "instance_busy"),
+        ({"cpu_avg_pct": None}, "utilization_unknown"),
+        ({"tags": {"env": "prod", "role": "web"}}, "production_instance"),
+        ({"tags": {"Environment": "LIVE", "Name": "checkout"}}, "production_instance"),
+    ],
+)
+@pytest.mark.parametrize("action", ["shutdown", "resize"])
+def test_busy_unknown_or_production_instances_are_never_acted_on_autonomously(
+    facts_kw: dict[str, Any], reason: str, action: str
+) -> None:
+    target = "t3.small" if action == "resize" else None
+    result = run_evaluate(make_decision(action, target=target), facts=make_facts(**facts_kw))
+    assert result.verdict.route == "human_review"
+    assert result.plan is not None
+    assert reason in result.plan.approval_reasons
+
+
+def test_an_idle_dev_instance_below_the_busy_threshold_may_run_autonomously() -> None:
+    result = run_evaluate(make_decision("shutdown"), facts=make_facts(cpu_avg_pct=19.9))
+    assert result.verdict.route == "execute"
