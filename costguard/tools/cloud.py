@@ -59,7 +59,7 @@ READ_ATTEMPTS = 3
 _read_retry = tenacity.retry(
     retry=tenacity.retry_if_exception_type(CloudUnavailable),
     stop=tenacity.stop_after_attempt(READ_ATTEMPTS),
-    wait=tenacity.wait_exponential_jitter(initial=0.1, max=2.0),
+    wait=tenacity.wait_exponential_jitter(multiplier=0.1, max=2.0),
     reraise=True,
 )
 
