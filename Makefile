@@ -30,6 +30,11 @@ studio: setup
 	LANGGRAPH_CLI_NO_ANALYTICS=1 LANGGRAPH_NO_VERSION_CHECK=true LANGSMITH_TRACING=false \
 		$(BIN)/langgraph dev --no-browser --host 127.0.0.1 --port 2024
 
+# benchmarks (not tests): ratios against baselines measured in the same run
+bench: setup
+	$(BIN)/python -m bench --quick
+	$(BIN)/python -m bench.compounding
+
 lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .

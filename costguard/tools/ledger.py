@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -124,8 +125,12 @@ class Store:
     def __init__(self, path: Path | str, *, clock: Any = None) -> None:
         self.path = str(path)
         self._clock = clock or (lambda: datetime.now(UTC))
-        with self._read() as conn:
+        self._local = threading.local()
+        conn = self.connect()
+        try:
             conn.executescript(_SCHEMA)
+        finally:
+            conn.close()
 
     def now(self) -> datetime:
         now: datetime = self._clock()
@@ -142,27 +147,37 @@ class Store:
         conn.row_factory = sqlite3.Row
         return conn
 
+    def _conn(self) -> sqlite3.Connection:
+        """One connection per thread, opened once (opening one costs more than most writes)."""
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self.connect()
+            self._local.conn = conn
+        return conn
+
     @contextmanager
     def _read(self) -> Iterator[sqlite3.Connection]:
-        conn = self.connect()
-        try:
-            yield conn
-        finally:
-            conn.close()
+        yield self._conn()
 
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
-        conn = self.connect()
+        conn = self._conn()
+        conn.execute("BEGIN IMMEDIATE")
         try:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield conn
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
-        finally:
-            conn.close()
+            yield conn
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+    def write(self, sql: str, params: tuple[object, ...]) -> None:
+        """One statement in its own transaction."""
+        with self._tx() as conn:
+            conn.execute(sql, params)
+
+    def query(self, sql: str, params: tuple[object, ...] = ()) -> list[sqlite3.Row]:
+        with self._read() as conn:
+            return conn.execute(sql, params).fetchall()
 
     # --- audit -----------------------------------------------------------------------------
 

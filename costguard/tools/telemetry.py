@@ -74,11 +74,7 @@ class SqliteTelemetry:
 
     def _write(self, sql: str, params: tuple[object, ...]) -> None:
         try:
-            conn = self.store.connect()
-            try:
-                conn.execute(sql, params)
-            finally:
-                conn.close()
+            self.store.write(sql, params)
         except sqlite3.Error as exc:  # minor: log and go on
             log.warning("telemetry_write_failed", error=str(exc))
 
@@ -145,15 +141,11 @@ class SqliteTelemetry:
     def cached_decision(self, prompt_hash: str, ttl: timedelta, now: datetime) -> Decision | None:
         if ttl <= timedelta(0):
             return None
-        conn = self.store.connect()
-        try:
-            row = conn.execute(
-                "SELECT decision FROM cg_decision_cache WHERE prompt_hash = ? AND at >= ?",
-                (prompt_hash, (now - ttl).isoformat()),
-            ).fetchone()
-        finally:
-            conn.close()
-        return None if row is None else Decision.model_validate_json(row["decision"])
+        rows = self.store.query(
+            "SELECT decision FROM cg_decision_cache WHERE prompt_hash = ? AND at >= ?",
+            (prompt_hash, (now - ttl).isoformat()),
+        )
+        return None if not rows else Decision.model_validate_json(rows[0]["decision"])
 
     def remember_decision(self, prompt_hash: str, decision: Decision, now: datetime) -> None:
         self._write(
