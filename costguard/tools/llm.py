@@ -19,6 +19,7 @@ from costguard.settings import Settings
 
 Method = Literal["function_calling", "json_schema", "json_mode"]
 ACTIONS = ("shutdown", "resize", "monitor", "investigate")
+MAX_ANSWER_TOKENS = 512  # a Decision is ~100 tokens
 
 
 def make_chat_model(settings: Settings, *, callbacks: list[BaseCallbackHandler] | None = None) -> BaseChatModel:
@@ -32,6 +33,10 @@ def make_chat_model(settings: Settings, *, callbacks: list[BaseCallbackHandler] 
         timeout=settings.model_timeout_s,
         max_retries=0,  # retries are costguard's (RetryPolicy), so they are counted
         callbacks=callbacks,
+        max_tokens=MAX_ANSWER_TOKENS,
+        # llama-cpp-python 0.3.x ignores `max_completion_tokens` (what langchain-openai sends): one
+        # uncapped answer ran 280 s and blocked its single worker. Other servers get `max_tokens` too.
+        extra_body={"max_tokens": MAX_ANSWER_TOKENS} if settings.openai_base_url else None,
     )
 
 
