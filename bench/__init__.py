@@ -1,0 +1,4 @@
+"""costguard benchmarks: ratios against baselines measured side by side, in one run (`python -m bench`).
+
+Not tests: nothing here asserts. See bench/README.md.
+"""

@@ -1,0 +1,191 @@
+"""costguard wired for benchmarks: the real graph and service over a fake cloud and a scripted model.
+
+The scripted model answers by rule: it reads the alert's instance id from the real prompt
+(`costguard.nodes.analyze.build_messages`) and proposes what a careful operator would, unless the
+fault plan says this alert's first answer is a mistake.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+import threading
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from langchain_core.messages import BaseMessage
+
+from bench.fakes import FakeCloud, Member
+from costguard.context import Deps
+from costguard.graph.builder import compile_graph, sqlite_checkpointer
+from costguard.policy import Policy
+from costguard.service import CostGuard
+from costguard.state import Phase
+from costguard.tools.ledger import Store
+from costguard.tools.scripted_model import Answer, ScriptedChatModel
+
+ModelFault = Literal["wrong_action", "wrong_instance", "garbage"]
+_DATA = re.compile(r"<alert_data>\s*(.*?)\s*</alert_data>", re.DOTALL)
+_INSTANCE = re.compile(r'"instance_id":\s*"(i-[0-9a-f]+)"')
+
+
+def prompt_instance(messages: Sequence[BaseMessage]) -> str:
+    """The alert's instance id, read from the prompt's data block (the alert comes first)."""
+    text = str(messages[-1].content) if messages else ""
+    found = _DATA.search(text)
+    if found:
+        try:
+            data = json.loads(found.group(1))
+            return str(data["alert"]["instance_id"])
+        except (ValueError, KeyError, TypeError):
+            pass
+    match = _INSTANCE.search(text)
+    return match.group(1) if match else "i-00000000"
+
+
+def decision(instance_id: str, action: str, target: str | None = None, confidence: float = 0.9) -> dict[str, Any]:
+    return {
+        "action": action,
+        "confidence": confidence,
+        "reasoning": f"bench: {action}",
+        "parameters": {"instance_id": instance_id, "target_instance_type": target},
+        "requires_approval": False,
+    }
+
+
+def correct_answer(member: Member) -> dict[str, Any]:
+    """What a careful operator proposes for this instance."""
+    iid = member.instance.instance_id
+    if member.truth == "resize":
+        return decision(iid, "resize", member.resize_target)
+    return decision(iid, member.truth)
+
+
+@dataclass(frozen=True)
+class Mistake:
+    """A model mistake for one alert: the answer it gives on its first call instead of the right one."""
+
+    kind: ModelFault
+    answer: Answer
+
+
+class RuleModel:
+    """The scripted model's rule: right answers, except each planned mistake, once, on the alert's first call."""
+
+    def __init__(self, members: Sequence[Member], mistakes: Mapping[str, Mistake] | None = None) -> None:
+        self.members = {m.instance.instance_id: m for m in members}
+        self.mistakes = dict(mistakes or {})
+        self.calls: Counter[str] = Counter()
+        self._lock = threading.Lock()
+
+    def __call__(self, messages: Sequence[BaseMessage]) -> Answer:
+        iid = prompt_instance(messages)
+        with self._lock:
+            self.calls[iid] += 1
+            mistake = self.mistakes.pop(iid, None)
+        if mistake is not None:
+            return mistake.answer
+        member = self.members.get(iid)
+        if member is None:
+            return decision(iid, "investigate", confidence=0.0)
+        return correct_answer(member)
+
+
+class NullNotifier:
+    """Counts critical notifications instead of posting them."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def critical(self, text: str, *, thread_id: str, detail: dict[str, str]) -> None:
+        self.count += 1
+
+
+def telemetry_for(store: Store) -> Any | None:
+    """The telemetry the CLI wires in (`SqliteTelemetry`: step/model-call rows, decision cache), if this tree has it."""
+    if "telemetry" not in {f.name for f in dataclasses.fields(Deps)}:
+        return None
+    try:
+        from costguard.tools.telemetry import SqliteTelemetry
+    except ImportError:
+        return None
+    return SqliteTelemetry(store)
+
+
+@dataclass
+class Built:
+    guard: CostGuard
+    model: ScriptedChatModel
+    store: Store
+    cloud: FakeCloud
+    notifier: NullNotifier
+    db: Path
+    telemetry: str
+
+
+def build_costguard(
+    db: Path,
+    cloud: FakeCloud,
+    model: ScriptedChatModel,
+    *,
+    phase: Phase = "autonomous",
+    approvers: tuple[str, ...] = ("bench@example.com",),
+    telemetry: bool = True,
+) -> Built:
+    """CostGuard as the CLI builds it (bootstrap.build_deps), with the fake cloud and the scripted model."""
+    store = Store(db)
+    notifier = NullNotifier()
+    kwargs: dict[str, Any] = {
+        "model": model,
+        "cloud": cloud,
+        "store": store,
+        "notifier": notifier,
+        "policy": Policy(phase=phase, approvers=approvers),
+    }
+    tele = telemetry_for(store) if telemetry else None
+    if tele is not None:
+        kwargs["telemetry"] = tele
+    deps = Deps(**kwargs)
+    guard = CostGuard(compile_graph(sqlite_checkpointer(db)), deps)
+    return Built(guard, model, store, cloud, notifier, db, type(tele).__name__ if tele is not None else "none")
+
+
+def close(built: Built) -> None:
+    """Close the checkpointer's connection (the Store opens one per operation)."""
+    saver = built.guard.graph.checkpointer
+    conn = getattr(saver, "conn", None)
+    if conn is not None:
+        conn.close()
+
+
+_DEVNULL: Any = None
+
+
+def cli_logging(level: int | None = None) -> None:
+    """structlog as the CLI configures it (JSON lines at INFO), written to /dev/null instead of stderr.
+
+    The rendering cost stays in the measurement (a deployment logs); the terminal stays readable.
+    """
+    import logging
+    import os
+
+    import structlog
+
+    global _DEVNULL  # noqa: PLW0603
+    if _DEVNULL is None:
+        _DEVNULL = open(os.devnull, "w", encoding="utf-8")  # noqa: SIM115
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso"),
+            structlog.processors.JSONRenderer(),
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(logging.INFO if level is None else level),
+        logger_factory=structlog.PrintLoggerFactory(file=_DEVNULL),
+        cache_logger_on_first_use=False,
+    )
