@@ -147,10 +147,6 @@ class FakeCloud:
                 f"attached EBS volumes: {', '.join(instance.volume_ids) or 'none'}",
             ]
 
-    def find_snapshots(self, key: str, region: str) -> list[str]:
-        with self._lock:
-            return sorted(sid for sid, (_, k) in self._snapshots.items() if k == key)
-
     def _new_snapshot(self, instance_id: str, volume: str, key: str | None) -> str:
         self._seq += 1
         sid = f"snap-{self._seq:017x}"

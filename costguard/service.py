@@ -21,7 +21,7 @@ from costguard.context import Deps
 from costguard.errors import CostguardError, CriticalError, InvalidAlert, RetryableError, ReviewError
 from costguard.graph.builder import MAX_ATTEMPTS, Graph
 from costguard.nodes.report import agent_version
-from costguard.state import TERMINAL_STATUSES, Alert, Outcome, Plan, ReviewResponse, alert_problems, thread_id_for
+from costguard.state import Alert, Outcome, Plan, ReviewResponse, alert_problems, thread_id_for
 from costguard.tools.ledger import AuditRecord
 from costguard.undo import undo_plan
 
@@ -311,7 +311,3 @@ def batch_report(outcomes: list[Outcome]) -> dict[str, Any]:
         ],
         "outcomes": [o.model_dump(mode="json") for o in outcomes],
     }
-
-
-def is_terminal(outcome: Outcome) -> bool:
-    return outcome.status in TERMINAL_STATUSES

@@ -71,8 +71,6 @@ class Cloud(Protocol):
 
     def investigate(self, instance_id: str, region: str) -> list[str]: ...
 
-    def find_snapshots(self, key: str, region: str) -> list[str]: ...
-
     def snapshot(self, facts: Facts, key: str, *, dry_run: bool) -> tuple[EffectResult, list[str]]: ...
 
     def stop(self, instance_id: str, region: str, *, dry_run: bool) -> EffectResult: ...
@@ -295,9 +293,6 @@ class Ec2Cloud:
                 OwnerIds=["self"], Filters=[{"Name": f"tag:{IDEMPOTENCY_TAG}", "Values": [key]}]
             )
         return {s["VolumeId"]: s["SnapshotId"] for s in reply.get("Snapshots", [])}
-
-    def find_snapshots(self, key: str, region: str) -> list[str]:
-        return sorted(self._snapshots_by_volume(key, region).values())
 
     def snapshot(self, facts: Facts, key: str, *, dry_run: bool) -> tuple[EffectResult, list[str]]:
         """One snapshot per attached EBS volume, tagged with the idempotency key.
