@@ -52,4 +52,4 @@ def build_costguard(
 ) -> CostGuard:
     deps = build_deps(settings, policy, model=model)
     saver = checkpointer if checkpointer is not None else sqlite_checkpointer(settings.db)
-    return CostGuard(compile_graph(saver), deps)
+    return CostGuard(compile_graph(saver), deps, durability=settings.durability)

@@ -60,6 +60,10 @@ class Telemetry(Protocol):
 
     def remember_decision(self, prompt_hash: str, decision: Decision, now: datetime) -> None: ...
 
+    def flush(self, thread_id: str) -> None:
+        """Write what was buffered for the thread (step and model-call rows)."""
+        ...
+
 
 class NullTelemetry:
     """Records nothing, caches nothing."""
@@ -98,6 +102,9 @@ class NullTelemetry:
         return None
 
     def remember_decision(self, prompt_hash: str, decision: Decision, now: datetime) -> None:
+        return None
+
+    def flush(self, thread_id: str) -> None:
         return None
 
 

@@ -10,7 +10,7 @@ from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import structlog
 from langchain_core.runnables import RunnableConfig
@@ -26,6 +26,8 @@ from costguard.tools.ledger import AuditRecord
 from costguard.undo import undo_plan
 
 log = structlog.get_logger(__name__)
+Durability = Literal["exit", "sync"]
+BOUNDARY = ("execute",)  # the node before which a checkpoint is always durable
 
 
 def parse_alert_line(line: str, number: int) -> Alert:
@@ -77,9 +79,10 @@ class PendingReview:
 class CostGuard:
     """The compiled graph plus its dependencies."""
 
-    def __init__(self, graph: Graph, deps: Deps) -> None:
+    def __init__(self, graph: Graph, deps: Deps, *, durability: Durability = "exit") -> None:
         self.graph = graph
         self.deps = deps
+        self.durability = durability
 
     @staticmethod
     def config(thread_id: str) -> RunnableConfig:
@@ -94,13 +97,35 @@ class CostGuard:
         alert = payload.get("alert") if isinstance(payload, dict) else None
         self.deps.store.set_thread(thread_id, alert_id, "running", alert=alert)
         try:
-            self.graph.invoke(payload, config, context=self.deps, durability="sync")
+            snap = self._run(payload, config)
         except CostguardError as exc:
             return self._failed(thread_id, alert_id, exc)
         except Exception as exc:  # a bug or an unmapped error: this alert fails, the batch goes on
             log.exception("alert_crashed", thread_id=thread_id)
             return self._failed(thread_id, alert_id, exc)
-        return self.outcome(thread_id, alert_id)
+        finally:
+            self.deps.telemetry.flush(thread_id)
+        return self.outcome(thread_id, alert_id, snap)
+
+    def _run(self, payload: Any, config: RunnableConfig) -> StateSnapshot:
+        """Run the thread until it ends or pauses; the snapshot it is left in.
+
+        durability "sync": a checkpoint per step. "exit" (default): checkpoints where they guard
+        something — at a review pause, before `execute` (the plan about to act is on disk before the
+        first effect) and at the end. A crash between them re-runs only read-only steps (gather,
+        analyze — the model answer comes from the decision cache —, validate); effects are guarded
+        by the execution ledger, so nothing is done twice either way.
+        """
+        if self.durability == "sync":
+            self.graph.invoke(payload, config, context=self.deps, durability="sync")
+            return self.graph.get_state(config)
+        self.graph.invoke(payload, config, context=self.deps, durability="exit", interrupt_before=BOUNDARY)
+        latest = self.config(config["configurable"]["thread_id"])
+        snap = self.graph.get_state(latest)
+        if snap.next == BOUNDARY and not snap.interrupts:
+            self.graph.invoke(None, latest, context=self.deps, durability="exit")
+            snap = self.graph.get_state(latest)
+        return snap
 
     def _failed(self, thread_id: str, alert_id: str, exc: Exception) -> Outcome:
         retryable = isinstance(exc, RetryableError)
@@ -124,9 +149,9 @@ class CostGuard:
     def snapshot(self, thread_id: str) -> StateSnapshot:
         return self.graph.get_state(self.config(thread_id))
 
-    def outcome(self, thread_id: str, alert_id: str | None = None) -> Outcome:
+    def outcome(self, thread_id: str, alert_id: str | None = None, snap: StateSnapshot | None = None) -> Outcome:
         """The thread's outcome now: final, awaiting review, or what the index says."""
-        snap = self.snapshot(thread_id)
+        snap = snap if snap is not None else self.snapshot(thread_id)
         values = snap.values or {}
         if values.get("outcome") is not None and not snap.tasks:
             outcome: Outcome = values["outcome"]

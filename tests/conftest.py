@@ -19,7 +19,7 @@ from langgraph.checkpoint.memory import InMemorySaver
 from costguard.context import Deps
 from costguard.graph.builder import compile_graph, serializer, sqlite_checkpointer
 from costguard.policy import Policy
-from costguard.service import CostGuard
+from costguard.service import CostGuard, Durability
 from costguard.tools.cloud import Ec2Cloud
 from costguard.tools.emulator import MotoServer
 from costguard.tools.ledger import Store
@@ -189,7 +189,9 @@ class Harness:
     db: Path
 
 
-SAVERS = ["memory", "sqlite"]
+# the sqlite saver twice: costguard's default durability ("exit": checkpoints at pauses, before
+# execute, at the end) and a checkpoint per step ("sync")
+SAVERS = ["memory", "sqlite", "sqlite-sync"]
 
 
 @pytest.fixture(params=SAVERS)
@@ -207,12 +209,14 @@ def make_harness(saver_kind: str, tmp_path: Path, session: boto3.Session, aws_en
         policy: Policy | None = None,
         cloud_url: str | None = None,
         webhook: str | None = None,
+        durability: Durability | None = None,
         **policy_kw: Any,
     ) -> Harness:
         db = tmp_path / "costguard.db"
         checkpointer: BaseCheckpointSaver[str] = (
             InMemorySaver(serde=serializer()) if saver_kind == "memory" else sqlite_checkpointer(db)
         )
+        mode: Durability = durability or ("sync" if saver_kind == "sqlite-sync" else "exit")
         model = ScriptedChatModel(script=script)
         store = Store(db)
         clock = Clock()
@@ -230,7 +234,8 @@ def make_harness(saver_kind: str, tmp_path: Path, session: boto3.Session, aws_en
             prices=load_price_list(),
             clock=clock,
         )
-        return Harness(CostGuard(compile_graph(checkpointer), deps), model, store, clock, sink, db)
+        guard = CostGuard(compile_graph(checkpointer), deps, durability=mode)
+        return Harness(guard, model, store, clock, sink, db)
 
     return build
 

@@ -124,7 +124,10 @@ def test_process_review_and_approve_across_processes(tmp_path: Path, aws_env: st
     assert json.loads(verify.stdout)["ok"] is True
     history = json.loads(costguard("history", "alert:big", "--json", env=env).stdout)
     assert history[0]["status"] == "executed"
-    assert len(history) >= 6
+    # default durability: checkpoints at the end, before execute and at the review pause (and a resume input)
+    nexts = [h["next"] for h in history]
+    assert nexts[:2] == [[], ["execute"]]
+    assert ["human_review"] in nexts
 
 
 def test_bad_policy_is_a_usage_error(tmp_path: Path, aws_env: str) -> None:

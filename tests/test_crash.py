@@ -64,7 +64,9 @@ def states(ec2: Any, ids: list[str]) -> dict[str, str]:
 
 
 @pytest.mark.slow
-def test_sigkill_storm_never_repeats_an_effect(tmp_path: Path, aws_env: str, ec2: Any) -> None:
+@pytest.mark.parametrize("durability", ["exit", "sync"])
+def test_sigkill_storm_never_repeats_an_effect(tmp_path: Path, aws_env: str, ec2: Any, durability: str) -> None:
+    """Both checkpoint modes: "exit" (the default: durable at pauses, before execute, at the end) and "sync"."""
     rng = random.Random(20261125)
     cheap = launch_many(ec2, 160, "t3.micro", {"env": "dev"})
     critical = launch_many(ec2, 25, "t3.micro", {"Criticality": "Critical"})
@@ -94,6 +96,7 @@ def test_sigkill_storm_never_repeats_an_effect(tmp_path: Path, aws_env: str, ec2
     policy.write_text(f'phase = "autonomous"\napprovers = ["{APPROVER}"]\n')
     db = tmp_path / "cg.db"
     env = cli_env(aws_env, db)
+    env["COSTGUARD_DURABILITY"] = durability
 
     kills = internal_kills = timer_kills = 0
     final: list[dict[str, Any]] = []

@@ -80,7 +80,8 @@ def test_undo_of_a_thread_that_executed_nothing_is_refused(make_harness: Harness
 
 def test_rollback_to_analyze_after_a_policy_change_forks_history(make_harness: HarnessFactory, ec2: Any) -> None:
     iid = launch(ec2, "m5.xlarge")
-    h = make_harness([decision(iid), decision(iid)], phase="reversible")
+    # a checkpoint per step, so there is one before analyze (the default has checkpoints at the boundaries)
+    h = make_harness([decision(iid), decision(iid)], phase="reversible", durability="sync")
     first = h.guard.process_alert(alert(iid))
     assert first.status == "awaiting_review"
     history = list(h.guard.graph.get_state_history(h.guard.config(first.thread_id)))
@@ -105,7 +106,9 @@ def test_rollback_to_analyze_after_a_policy_change_forks_history(make_harness: H
 
 def test_rollback_of_an_executed_thread_needs_undo_first(make_harness: HarnessFactory, ec2: Any) -> None:
     iid = launch(ec2, "t3.small")
-    h = make_harness([decision(iid), decision(iid, action="monitor")], phase="autonomous", decision_cache_ttl_s=0)
+    h = make_harness(
+        [decision(iid), decision(iid, action="monitor")], phase="autonomous", decision_cache_ttl_s=0, durability="sync"
+    )
     done = h.guard.process_alert(alert(iid))
     history = list(h.guard.graph.get_state_history(h.guard.config(done.thread_id)))
     start = next(s for s in history if s.next == ("analyze",)).config["configurable"]["checkpoint_id"]
@@ -116,6 +119,46 @@ def test_rollback_of_an_executed_thread_needs_undo_first(make_harness: HarnessFa
     assert again.status == "monitoring"
     assert state_of(ec2, iid) == "running"
     assert len(snapshots_of(ec2, iid)) == 1
+
+
+def approve(h: Harness, thread_id: str) -> ReviewResponse:
+    plan = h.guard.snapshot(thread_id).values["plan"]
+    return ReviewResponse(decision="approve", reviewer=APPROVER, digest=plan.digest)
+
+
+def nexts(h: Harness, thread_id: str) -> list[tuple[str, ...]]:
+    return [s.next for s in h.guard.graph.get_state_history(h.guard.config(thread_id))]
+
+
+def test_default_durability_checkpoints_at_pause_before_execute_and_end(make_harness: HarnessFactory, ec2: Any) -> None:
+    iid = launch(ec2, "m5.xlarge")
+    h = make_harness([decision(iid)], phase="reversible", durability="exit")
+    first = h.guard.process_alert(alert(iid))
+    assert first.status == "awaiting_review"
+    assert nexts(h, first.thread_id) == [("human_review",)]  # the pause is durable
+    done = h.guard.review(first.thread_id, approve(h, first.thread_id))
+    assert done.status == "executed"
+    # newest first: the end; before execute (the approved plan, on disk before the first effect); the pause
+    assert nexts(h, first.thread_id) == [(), ("execute",), ("human_review",)]
+    before_execute = list(h.guard.graph.get_state_history(h.guard.config(first.thread_id)))[1]
+    assert before_execute.values["plan"].digest == done.digest
+    assert before_execute.values["approval"].authorized_by == APPROVER
+
+
+def test_default_durability_rollback_to_the_review_pause_after_undo(make_harness: HarnessFactory, ec2: Any) -> None:
+    iid = launch(ec2, "m5.xlarge")
+    h = make_harness([decision(iid)], phase="reversible", durability="exit")
+    first = h.guard.process_alert(alert(iid))
+    pause = h.guard.graph.get_state(h.guard.config(first.thread_id)).config["configurable"]["checkpoint_id"]
+    assert h.guard.review(first.thread_id, approve(h, first.thread_id)).status == "executed"
+    with pytest.raises(ReviewError, match="undo` it first"):
+        h.guard.rollback(first.thread_id, pause)
+    h.guard.undo(first.thread_id, APPROVER)
+    again = h.guard.rollback(first.thread_id, pause)
+    assert again.status == "awaiting_review"  # the same plan is asked for again; nothing ran twice
+    assert state_of(ec2, iid) == "running"
+    assert len(snapshots_of(ec2, iid)) == 1
+    assert len(h.model.calls) == 1
 
 
 def test_rollback_to_an_unknown_checkpoint(make_harness: HarnessFactory, ec2: Any) -> None:

@@ -87,10 +87,12 @@ def observed(name: str, fn: NodeFn, deps: Deps | None = None) -> NodeFn:
                 update = fn(state, runtime)
         except GraphBubbleUp:  # an interrupt: a pause, not a failure
             log.info("node_paused", thread_id=thread_id, node=name)
+            telemetry.flush(thread_id)
             raise
         except Exception as exc:
             duration = time.perf_counter() - started
             telemetry.step(thread_id, name, ok=False, duration_s=duration, error=exc)
+            telemetry.flush(thread_id)
             log.warning("node_failed", thread_id=thread_id, node=name, error_class=type(exc).__name__, error=str(exc))
             raise
         decision = update.get("decision") if name == "analyze" else None
@@ -101,6 +103,8 @@ def observed(name: str, fn: NodeFn, deps: Deps | None = None) -> NodeFn:
             duration_s=time.perf_counter() - started,
             confidence=decision.confidence if decision is not None else None,
         )
+        if name == "report":  # the last node: the thread's rows go to disk together
+            telemetry.flush(thread_id)
         log.info("node_done", thread_id=thread_id, node=name, duration_s=round(time.perf_counter() - started, 4))
         return update
 

@@ -175,6 +175,12 @@ class Store:
         with self._tx() as conn:
             conn.execute(sql, params)
 
+    def write_many(self, statements: list[tuple[str, tuple[object, ...]]]) -> None:
+        """Several statements in one transaction (one commit instead of one each)."""
+        with self._tx() as conn:
+            for sql, params in statements:
+                conn.execute(sql, params)
+
     def query(self, sql: str, params: tuple[object, ...] = ()) -> list[sqlite3.Row]:
         with self._read() as conn:
             return conn.execute(sql, params).fetchall()

@@ -7,11 +7,13 @@ and escapes angle brackets, so text inside an alert cannot close the data delimi
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.language_models import BaseChatModel
-from langchain_core.runnables import Runnable
+from langchain_core.messages import AIMessage
+from langchain_core.runnables import Runnable, RunnableSequence
 from langchain_openai import ChatOpenAI
 from langchain_openai.chat_models.base import BaseChatOpenAI
 
@@ -80,12 +82,53 @@ def decision_schema(instance_id: str) -> dict[str, Any]:
     }
 
 
-def structured(model: BaseChatModel, schema: dict[str, Any], method: Method) -> Runnable[Any, Any]:
-    """`with_structured_output(..., include_raw=True)`: the raw reply is kept for debugging."""
+@dataclass(frozen=True)
+class StructuredCall:
+    """A model bound to the Decision schema, called once; the raw reply is kept next to the parse.
+
+    The binding is LangChain's own (`with_structured_output`'s first step: a forced tool for
+    function calling, `response_format` for json_schema / json_mode). Its `include_raw=True` form
+    wraps the call in a RunnableParallel, which starts a thread pool per call: about 1.1 ms of
+    the ~1.2 ms a call cost with a zero-latency model (bench/results/profile.md). The reply is
+    parsed here instead: the first tool call's arguments, else the text as JSON.
+    """
+
+    bound: Runnable[Any, Any]
+
+    def invoke(self, messages: Any) -> dict[str, Any]:
+        raw = self.bound.invoke(messages)
+        parsed, error = parse_reply(raw)
+        return {"raw": raw, "parsed": parsed, "parsing_error": error}
+
+
+def parse_reply(raw: object) -> tuple[Any, str | None]:
+    """(the structured answer, None) or (None, why there is none)."""
+    if not isinstance(raw, AIMessage):
+        return None, f"not a chat message: {type(raw).__name__}"
+    refusal = raw.additional_kwargs.get("refusal")
+    if refusal:
+        return None, f"the model refused: {str(refusal)[:200]}"
+    if raw.tool_calls:
+        return raw.tool_calls[0]["args"], None
+    if raw.invalid_tool_calls:
+        bad = raw.invalid_tool_calls[0]
+        return None, f"invalid tool call: {bad.get('error') or str(bad.get('args'))[:200]}"
+    text = raw.content if isinstance(raw.content, str) else ""
+    try:
+        return json.loads(text), None
+    except ValueError:
+        return None, "the reply is neither a tool call nor JSON"
+
+
+def structured(model: BaseChatModel, schema: dict[str, Any], method: Method) -> StructuredCall:
+    """The model bound for structured output as LangChain binds it, without the parallel wrapper."""
     if isinstance(model, BaseChatOpenAI):
         strict = True if method == "json_schema" else None
-        return model.with_structured_output(schema, method=method, include_raw=True, strict=strict)
-    return model.with_structured_output(schema, include_raw=True)
+        chain = model.with_structured_output(schema, method=method, strict=strict)
+    else:
+        chain = model.with_structured_output(schema)
+    bound = chain.first if isinstance(chain, RunnableSequence) else chain
+    return StructuredCall(bound)
 
 
 def render_data(data: dict[str, Any]) -> str:

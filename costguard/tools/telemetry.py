@@ -5,11 +5,16 @@
 - the decision cache: a prompt hash seen within the TTL reuses the earlier decision, no model call.
 Business figures are read from the thread index and the audit trail (see costguard.metrics).
 Telemetry is minor: a failure to record is logged and never fails a run.
+
+Step and model-call rows are buffered per thread and written in one transaction when the
+thread ends or pauses (`flush`: the report node, an interrupt, a failure, the end of a run);
+a process killed mid-run loses the in-flight thread's rows, never a ledger or audit record.
 """
 
 from __future__ import annotations
 
 import sqlite3
+import threading
 from datetime import datetime, timedelta
 
 import structlog
@@ -66,6 +71,8 @@ class SqliteTelemetry:
 
     def __init__(self, store: Store) -> None:
         self.store = store
+        self._pending: dict[str, list[tuple[str, tuple[object, ...]]]] = {}
+        self._lock = threading.Lock()
         conn = store.connect()
         try:
             conn.executescript(_SCHEMA)
@@ -78,6 +85,20 @@ class SqliteTelemetry:
         except sqlite3.Error as exc:  # minor: log and go on
             log.warning("telemetry_write_failed", error=str(exc))
 
+    def _buffer(self, thread_id: str, sql: str, params: tuple[object, ...]) -> None:
+        with self._lock:
+            self._pending.setdefault(thread_id, []).append((sql, params))
+
+    def flush(self, thread_id: str) -> None:
+        with self._lock:
+            rows = self._pending.pop(thread_id, None)
+        if not rows:
+            return
+        try:
+            self.store.write_many(rows)
+        except sqlite3.Error as exc:  # minor: log and go on
+            log.warning("telemetry_write_failed", error=str(exc), rows=len(rows))
+
     def step(
         self,
         thread_id: str,
@@ -88,7 +109,8 @@ class SqliteTelemetry:
         error: BaseException | None = None,
         confidence: float | None = None,
     ) -> None:
-        self._write(
+        self._buffer(
+            thread_id,
             "INSERT INTO cg_steps (at, thread_id, node, ok, duration_s, error_class, confidence)"
             " VALUES (?,?,?,?,?,?,?)",
             (
@@ -115,7 +137,8 @@ class SqliteTelemetry:
         cached: bool = False,
         error: str | None = None,
     ) -> None:
-        self._write(
+        self._buffer(
+            thread_id,
             "INSERT INTO cg_model_calls (at, thread_id, model, prompt_hash, prompt_tokens, completion_tokens,"
             " latency_s, schema_valid, cached, error) VALUES (?,?,?,?,?,?,?,?,?,?)",
             (
