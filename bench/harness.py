@@ -189,3 +189,17 @@ def cli_logging(level: int | None = None) -> None:
         logger_factory=structlog.PrintLoggerFactory(file=_DEVNULL),
         cache_logger_on_first_use=False,
     )
+
+
+@dataclass(frozen=True)
+class WorkerGuard:
+    """Builds costguard over a fake cloud of `members` in a worker process (costguard.parallel)."""
+
+    members: tuple[Member, ...]
+    db: Path
+    latency_s: float = 0.0
+
+    def __call__(self) -> CostGuard:
+        cloud = FakeCloud.of(m.instance for m in self.members)
+        model = ScriptedChatModel(rule=RuleModel(self.members), latency_s=self.latency_s)
+        return build_costguard(self.db, cloud, model).guard

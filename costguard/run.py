@@ -7,6 +7,8 @@ import json
 import logging
 import os
 import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
@@ -19,6 +21,7 @@ from rich.table import Table
 
 from costguard.bootstrap import build_costguard
 from costguard.errors import CostguardError, ReviewError
+from costguard.parallel import process_in_workers
 from costguard.policy import Policy, PolicyError, load_policy
 from costguard.service import CostGuard, batch_report, read_alerts
 from costguard.settings import Settings
@@ -123,6 +126,19 @@ def _guard(
     return build_costguard(settings, _policy(settings, policy, phase), model=_scripted(script))
 
 
+@dataclass(frozen=True)
+class CliGuard:
+    """Builds the CLI's CostGuard in a worker process (picklable: paths only)."""
+
+    db: Path | None
+    policy: Path | None
+    phase: Phase | None
+    script: Path | None
+
+    def __call__(self) -> CostGuard:
+        return _guard(self.db, self.policy, self.phase, self.script)
+
+
 def _emit_json(data: Any) -> None:
     out.file.write(json.dumps(data, default=str) + "\n")
     out.file.flush()
@@ -169,7 +185,18 @@ def process(
     phase: PhaseOpt = None,
     policy: PolicyOpt = None,
     db: DbOpt = None,
-    concurrency: Annotated[int, typer.Option("--concurrency", min=1, max=64)] = 1,
+    concurrency: Annotated[
+        int, typer.Option("--concurrency", min=1, max=256, help="Alerts in flight at once (threads, in all).")
+    ] = 1,
+    workers: Annotated[
+        int,
+        typer.Option(
+            "--workers",
+            min=1,
+            max=64,
+            help="Worker processes sharing --concurrency (CPU work runs per core).",
+        ),
+    ] = 1,
     as_json: JsonOpt = False,
     scripted_model: ScriptOpt = None,
     report: Annotated[
@@ -177,11 +204,20 @@ def process(
     ] = None,
 ) -> None:
     """Run every alert of FILE through the graph (one thread per alert_id)."""
-    guard = _guard(db, policy, phase, scripted_model)
     items = list(read_alerts(file))
+    settings = _settings(db)
+    run_policy = _policy(settings, policy, phase)  # a bad policy or script fails here, not in a worker
+    stream: Iterator[Outcome]
+    if workers > 1:
+        _scripted(scripted_model)
+        factory = CliGuard(db, policy, phase, scripted_model)
+        stream = process_in_workers(factory, items, workers=workers, concurrency=max(concurrency, workers))
+    else:
+        guard = build_costguard(settings, run_policy, model=_scripted(scripted_model))
+        stream = guard.process(items, concurrency=concurrency)
     outcomes: list[Outcome] = []
     if as_json:
-        for o in guard.process(items, concurrency=concurrency):
+        for o in stream:
             outcomes.append(o)
             _emit_json(_outcome_json(o))
     else:
@@ -189,10 +225,10 @@ def process(
             TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=err
         ) as progress:
             task = progress.add_task("alerts", total=len(items))
-            for o in guard.process(items, concurrency=concurrency):
+            for o in stream:
                 outcomes.append(o)
                 progress.advance(task)
-        out.print(_outcome_table(outcomes, f"{len(outcomes)} alert(s), phase {guard.deps.policy.phase}"))
+        out.print(_outcome_table(outcomes, f"{len(outcomes)} alert(s), phase {run_policy.phase}"))
         counts: dict[str, int] = {}
         for o in outcomes:
             counts[o.status] = counts.get(o.status, 0) + 1

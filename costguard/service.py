@@ -27,6 +27,7 @@ from costguard.undo import undo_plan
 
 log = structlog.get_logger(__name__)
 Durability = Literal["exit", "sync"]
+INTERRUPT = "__interrupt__"  # the key of a paused run's output (`invoke` returns it; the constant is private)
 BOUNDARY = ("execute",)  # the node before which a checkpoint is always durable
 
 
@@ -97,7 +98,7 @@ class CostGuard:
         alert = payload.get("alert") if isinstance(payload, dict) else None
         self.deps.store.set_thread(thread_id, alert_id, "running", alert=alert)
         try:
-            snap = self._run(payload, config)
+            values = self._run(payload, config)
         except CostguardError as exc:
             return self._failed(thread_id, alert_id, exc)
         except Exception as exc:  # a bug or an unmapped error: this alert fails, the batch goes on
@@ -105,10 +106,13 @@ class CostGuard:
             return self._failed(thread_id, alert_id, exc)
         finally:
             self.deps.telemetry.flush(thread_id)
-        return self.outcome(thread_id, alert_id, snap)
+        finished: Outcome | None = values.get("outcome") if INTERRUPT not in values else None
+        outcome = finished if finished is not None else self.outcome(thread_id, alert_id)
+        log.info("alert_done", thread_id=thread_id, alert_id=alert_id, status=outcome.status, action=outcome.action)
+        return outcome
 
-    def _run(self, payload: Any, config: RunnableConfig) -> StateSnapshot:
-        """Run the thread until it ends or pauses; the snapshot it is left in.
+    def _run(self, payload: Any, config: RunnableConfig) -> dict[str, Any]:
+        """Run the thread until it ends or pauses; the values it returned.
 
         durability "sync": a checkpoint per step. "exit" (default): checkpoints where they guard
         something — at a review pause, before `execute` (the plan about to act is on disk before the
@@ -117,15 +121,15 @@ class CostGuard:
         by the execution ledger, so nothing is done twice either way.
         """
         if self.durability == "sync":
-            self.graph.invoke(payload, config, context=self.deps, durability="sync")
-            return self.graph.get_state(config)
-        self.graph.invoke(payload, config, context=self.deps, durability="exit", interrupt_before=BOUNDARY)
-        latest = self.config(config["configurable"]["thread_id"])
-        snap = self.graph.get_state(latest)
-        if snap.next == BOUNDARY and not snap.interrupts:
-            self.graph.invoke(None, latest, context=self.deps, durability="exit")
-            snap = self.graph.get_state(latest)
-        return snap
+            values: dict[str, Any] = self.graph.invoke(payload, config, context=self.deps, durability="sync")
+            return values
+        values = self.graph.invoke(payload, config, context=self.deps, durability="exit", interrupt_before=BOUNDARY)
+        if INTERRUPT not in values and values.get("outcome") is None:
+            # stopped before execute (a run ends in report, which sets the outcome, or pauses):
+            # that checkpoint is on disk now; go on from it (invoking a finished thread is a no-op)
+            latest = self.config(config["configurable"]["thread_id"])
+            values = self.graph.invoke(None, latest, context=self.deps, durability="exit")
+        return values
 
     def _failed(self, thread_id: str, alert_id: str, exc: Exception) -> Outcome:
         retryable = isinstance(exc, RetryableError)
@@ -192,19 +196,19 @@ class CostGuard:
         # crashed mid-way: go on (nodes whose writes were saved are not run again)
         return self._invoke(None, thread_id, alert.alert_id)
 
+    def handle(self, item: Alert | InvalidAlert) -> Outcome:
+        """One line of a batch: its outcome (an invalid line is reported, never raised)."""
+        if isinstance(item, InvalidAlert):
+            return invalid_outcome(item)
+        return self.process_alert(item)
+
     def process(self, items: Iterable[Alert | InvalidAlert], *, concurrency: int = 1) -> Iterator[Outcome]:
         """Outcomes in input order; one bad alert never stops the batch."""
-
-        def one(item: Alert | InvalidAlert) -> Outcome:
-            if isinstance(item, InvalidAlert):
-                return invalid_outcome(item)
-            return self.process_alert(item)
-
         if concurrency <= 1:
-            yield from map(one, items)
+            yield from map(self.handle, items)
             return
         with ThreadPoolExecutor(max_workers=concurrency) as pool:
-            yield from pool.map(one, items)
+            yield from pool.map(self.handle, items)
 
     def resume(self, thread_id: str) -> Outcome:
         """Go on with an unfinished thread (after a crash). A thread waiting for review stays waiting."""

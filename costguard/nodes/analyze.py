@@ -1,7 +1,7 @@
 """analyze: the model proposes a Decision. It never acts and never sees credentials.
 
 An answer that is not a valid Decision becomes `investigate` at confidence 0, with the raw
-reply kept in the state for debugging.
+reply kept in the state for debugging (a valid answer is the Decision: nothing else is kept).
 """
 
 from __future__ import annotations
@@ -115,7 +115,7 @@ def analyze(state: CostState, runtime: Runtime[Deps]) -> dict[str, Any]:
             schema_valid=True,
             cached=True,
         )
-        return {"decision": cached, "raw_model_output": f"(decision reused from cache, prompt {key})"}
+        return {"decision": cached, "raw_model_output": None}
 
     runnable = structured(deps.model, decision_schema(alert.instance_id), deps.structured_method)
     started = time.perf_counter()
@@ -159,7 +159,8 @@ def analyze(state: CostState, runtime: Runtime[Deps]) -> dict[str, Any]:
         return {"decision": fallback(alert.instance_id, problem), "raw_model_output": raw}
     assert decision is not None
     deps.telemetry.remember_decision(key, decision, now)
-    return {"decision": decision, "raw_model_output": raw}
+    # a usable answer is the decision itself: the raw reply is kept only when it could not be used
+    return {"decision": decision, "raw_model_output": None}
 
 
 def _validated(reply: dict[str, Any], instance_id: str) -> tuple[Decision | None, str | None]:

@@ -49,7 +49,6 @@ CREATE TABLE IF NOT EXISTS cg_steps (
     error_class TEXT,
     confidence REAL
 );
-CREATE INDEX IF NOT EXISTS cg_steps_at ON cg_steps(at);
 CREATE TABLE IF NOT EXISTS cg_reviews (
     id INTEGER PRIMARY KEY,
     at TEXT NOT NULL,
@@ -174,5 +173,5 @@ class SqliteTelemetry:
         self._write(
             "INSERT INTO cg_decision_cache (prompt_hash, at, decision) VALUES (?,?,?)"
             " ON CONFLICT(prompt_hash) DO UPDATE SET at = excluded.at, decision = excluded.decision",
-            (prompt_hash, now.isoformat(), decision.model_dump_json()),
+            (prompt_hash, now.isoformat(), decision.model_dump_json(exclude_defaults=True)),
         )

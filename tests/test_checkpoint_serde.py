@@ -1,0 +1,53 @@
+"""Checkpoint compression: round trips, older rows stay readable, unknown encodings are refused."""
+
+from __future__ import annotations
+
+import zlib
+from datetime import UTC, datetime
+
+import pytest
+from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
+
+from costguard.graph.builder import STATE_MODELS, ZDICT, Zlib, load_dictionaries, serializer
+from costguard.state import Alert, Outcome
+
+ALERT = Alert(alert_id="a-1", instance_id="i-0123456789abcdef0", monthly_cost_usd=42.5)
+OUTCOME = Outcome(alert_id="a-1", thread_id="alert:a-1", status="executed", action="shutdown", executed=True)
+STATE = {"alert": ALERT, "outcome": OUTCOME, "findings": ["cpu 1.5%"], "at": datetime(2026, 11, 25, tzinfo=UTC)}
+
+
+def test_state_round_trips_compressed() -> None:
+    serde = serializer()
+    kind, data = serde.dumps_typed(STATE)
+    assert kind == f"msgpack+zd-{ZDICT}"
+    plain = JsonPlusSerializer(allowed_msgpack_modules=[(m.__module__, m.__name__) for m in STATE_MODELS])
+    assert len(data) < len(plain.dumps_typed(STATE)[1]) / 2
+    assert serde.loads_typed((kind, data)) == STATE
+
+
+def test_rows_written_before_compression_or_with_plain_zlib_are_read() -> None:
+    serde = serializer()
+    plain = JsonPlusSerializer(allowed_msgpack_modules=[(m.__module__, m.__name__) for m in STATE_MODELS])
+    kind, data = plain.dumps_typed(STATE)
+    assert serde.loads_typed((kind, data)) == STATE
+    assert serde.loads_typed((f"{kind}+zlib", zlib.compress(data))) == STATE
+
+
+def test_small_blobs_that_would_grow_are_stored_raw() -> None:
+    codec = Zlib()
+    assert codec.encrypt(b"x") == ("raw", b"x")
+    assert codec.decrypt("raw", b"x") == b"x"
+
+
+def test_unknown_encoding_or_dictionary_is_refused() -> None:
+    codec = Zlib()
+    with pytest.raises(ValueError, match="unknown checkpoint encoding"):
+        codec.decrypt("zd-000000000000", b"\x00")
+    with pytest.raises(ValueError, match="unknown checkpoint encoding"):
+        codec.decrypt("lz4", b"\x00")
+
+
+def test_shipped_dictionaries_match_their_names() -> None:
+    found = load_dictionaries()
+    assert ZDICT in found
+    assert 1_000 < len(found[ZDICT]) <= 32_768  # zlib's window
