@@ -23,7 +23,7 @@ from bench.fakes import FakeCloud, Member
 from costguard.context import Deps
 from costguard.graph.builder import compile_graph, sqlite_checkpointer
 from costguard.policy import Policy
-from costguard.service import CostGuard
+from costguard.service import CostGuard, Durability
 from costguard.state import Phase
 from costguard.tools.ledger import Store
 from costguard.tools.scripted_model import Answer, ScriptedChatModel
@@ -135,6 +135,7 @@ def build_costguard(
     phase: Phase = "autonomous",
     approvers: tuple[str, ...] = ("bench@example.com",),
     telemetry: bool = True,
+    durability: Durability = "exit",
 ) -> Built:
     """CostGuard as the CLI builds it (bootstrap.build_deps), with the fake cloud and the scripted model."""
     store = Store(db)
@@ -150,7 +151,7 @@ def build_costguard(
     if tele is not None:
         kwargs["telemetry"] = tele
     deps = Deps(**kwargs)
-    guard = CostGuard(compile_graph(sqlite_checkpointer(db)), deps)
+    guard = CostGuard(compile_graph(sqlite_checkpointer(db)), deps, durability=durability)
     return Built(guard, model, store, cloud, notifier, db, type(tele).__name__ if tele is not None else "none")
 
 

@@ -10,9 +10,9 @@ executed: intake → gather → analyze → validate → execute → report) and
    time minus the wrapped parts it called), following calls into worker threads through a
    context variable (LangGraph and LangChain copy the context into their executors).
 2. what-if variants, each a change applied at run time in this process (costguard's code is not
-   edited): logging at WARNING, no telemetry, a structured-output call without RunnableParallel,
-   LangGraph's "async" / "exit" durability, the checkpointer at synchronous=NORMAL, and all of
-   them together; each is timed against the shipped configuration in the same run.
+   edited): logging at WARNING, no telemetry, a checkpoint per step (durability "sync"), no
+   durable checkpoint before execute (one invoke: not safe, a lower bound), and the cheap ones
+   together; each is timed against the shipped configuration in the same run.
 """
 
 from __future__ import annotations
@@ -40,6 +40,7 @@ from bench.harness import Built, RuleModel, build_costguard, cli_logging, close
 from bench.report import machine, write
 from bench.stats import Stat
 from bench.workloads import idle_fleet, scratch, time_plain
+from costguard.service import Durability
 from costguard.tools.scripted_model import ScriptedChatModel
 
 # (module, qualified attribute, part)
@@ -67,7 +68,7 @@ PARTS: tuple[tuple[str, str, str], ...] = (
     ("bench.fakes", "FakeCloud.snapshot", "fake cloud"),
     ("bench.fakes", "FakeCloud.stop", "fake cloud"),
 )
-STRUCTURED = "structured-output wrapper (with_structured_output, include_raw)"
+STRUCTURED = "structured-output call (bound model + parse)"
 NODE = "node bodies (costguard code, pydantic)"
 SERVICE = "service (process_alert: snapshot, outcome)"
 
@@ -168,86 +169,52 @@ class _Invoking:
 # --- variants -----------------------------------------------------------------------------------
 
 
-def lean_structured(model: Any, schema: dict[str, Any], method: Any) -> Any:
-    """Structured output without RunnableParallel: bind the tool, read its call; keep the raw reply."""
-    bound = model.bind_tools([schema], tool_choice=schema["title"])
-
-    def invoke(messages: Any) -> dict[str, Any]:
-        raw = bound.invoke(messages)
-        tool_calls = getattr(raw, "tool_calls", None) or []
-        if tool_calls:
-            return {"raw": raw, "parsed": tool_calls[0]["args"], "parsing_error": None}
-        return {"raw": raw, "parsed": None, "parsing_error": "the reply has no tool call"}
-
-    return _Invoking(invoke)
-
-
 @dataclass(frozen=True)
 class Variant:
     name: str
     log_level: int = logging.INFO
     telemetry: bool = True
-    lean_model: bool = False
-    durability: str | None = None  # None: as shipped (CostGuard._invoke passes "sync")
-    sync_normal: bool = False
+    durability: Durability = "exit"  # CostGuard's, as shipped
+    boundary: bool = True  # False: one invoke, no durable checkpoint before execute (not safe: a what-if)
 
 
 VARIANTS = (
-    Variant("as shipped"),
+    Variant("as shipped (exit + checkpoint before execute)"),
     Variant("logging at WARNING", log_level=logging.WARNING),
     Variant("no telemetry (NullTelemetry)", telemetry=False),
-    Variant("structured output without RunnableParallel", lean_model=True),
-    Variant('durability "async"', durability="async"),
-    Variant('durability "exit"', durability="exit"),
-    Variant("checkpointer synchronous=NORMAL", sync_normal=True),
+    Variant('durability "sync" (a checkpoint per step)', durability="sync"),
+    Variant("no checkpoint before execute (one invoke; unsafe)", boundary=False),
     Variant(
-        "all of the above (async)",
+        "all of the above but sync (lower bound)",
         log_level=logging.WARNING,
         telemetry=False,
-        lean_model=True,
-        durability="async",
-        sync_normal=True,
-    ),
-    Variant(
-        'all of the above, durability "exit"',
-        log_level=logging.WARNING,
-        telemetry=False,
-        lean_model=True,
-        durability="exit",
-        sync_normal=True,
+        boundary=False,
     ),
 )
 
 
-def _with_durability(built: Built, mode: str) -> None:
+def _without_boundary(built: Built) -> None:
     graph = built.guard.graph
     invoke = graph.invoke
 
-    def forced(*args: Any, **kwargs: Any) -> Any:
-        kwargs["durability"] = mode
+    def one_run(*args: Any, **kwargs: Any) -> Any:
+        kwargs.pop("interrupt_before", None)
         return invoke(*args, **kwargs)
 
-    graph.invoke = forced  # type: ignore[method-assign]
+    graph.invoke = one_run  # type: ignore[method-assign]
 
 
 def run_variant(variant: Variant, fleet: list[Member], root: Path | None) -> float:
     """Seconds for the fleet through CostGuard.process under the variant."""
-    from costguard.nodes import analyze
-
     cli_logging(variant.log_level)
-    with contextlib.ExitStack() as stack, scratch(root) as d:
-        if variant.lean_model:
-            stack.enter_context(patched(analyze, "structured", lean_structured))
+    with scratch(root) as d:
         cloud = FakeCloud.of(m.instance for m in fleet)
+        model = ScriptedChatModel(rule=RuleModel(fleet))
         built = build_costguard(
-            d / "costguard.db", cloud, ScriptedChatModel(rule=RuleModel(fleet)), telemetry=variant.telemetry
+            d / "costguard.db", cloud, model, telemetry=variant.telemetry, durability=variant.durability
         )
-        if variant.durability is not None:
-            _with_durability(built, variant.durability)
-        if variant.sync_normal:
-            conn = getattr(built.guard.graph.checkpointer, "conn", None)
-            if conn is not None:
-                conn.execute("PRAGMA synchronous=NORMAL")
+        if not variant.boundary:
+            _without_boundary(built)
         started = time.perf_counter()
         outcomes = list(built.guard.process([m.alert for m in fleet]))
         elapsed = time.perf_counter() - started

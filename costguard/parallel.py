@@ -5,18 +5,24 @@ pydantic, SQLite: a few ms) runs one thread at a time per process. With a 200 ms
 threads, one process needs about as much CPU time as the ideal wall time itself: more threads
 cannot help, more processes can (bench/README.md, workload 2).
 
-Each worker builds its own CostGuard from a picklable factory (its own SQLite connections to the
-same file, WAL; its own model and cloud clients) and runs `threads` threads that take alerts from
-one shared queue, so no thread waits for another's batch. Outcomes come back in input order.
-Workers are forked where the platform allows it (modules already imported: start-up in
-milliseconds), spawned elsewhere. A worker that dies stops the batch with WorkerDied; the alerts
-it had in flight are unfinished threads in the database (`costguard resume --all`).
+Each worker builds its own CostGuard from the factory (its own SQLite connections to the same
+file, WAL; its own model and cloud clients: a factory must never hand a worker objects built in
+the parent) and runs its share of the threads, which take alerts from one shared queue, so no
+thread waits for another's batch. Outcomes come back in input order.
+
+Workers are forked on Linux (modules already imported: start-up in milliseconds), before any
+task is queued and before the caller draws a progress bar, so no other thread of the parent is
+running when they fork; elsewhere they are spawned (the factory must pickle). A worker that dies
+stops the batch: the others finish the alerts they hold and take no new ones, then WorkerDied is
+raised; what was not done is an unfinished thread (`costguard resume --all`) or was never
+started. A worker whose parent is gone takes no new alert either.
 """
 
 from __future__ import annotations
 
 import multiprocessing
 import queue
+import sys
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from multiprocessing.process import BaseProcess
@@ -26,30 +32,36 @@ from costguard.errors import CostguardError, InvalidAlert
 from costguard.service import CostGuard, invalid_outcome
 from costguard.state import Alert, Outcome, thread_id_for
 
-GuardFactory = Callable[[], CostGuard]  # must pickle where workers are spawned: a dataclass instance, say
-_DONE = None  # one per thread: no more work
+GuardFactory = Callable[[], CostGuard]
+_POLL_S = 0.5
+_DRAIN_S = 120.0  # how long the others may take to finish their alerts after a worker died
 
 
 class WorkerDied(CostguardError):
     """A worker process ended before the batch did."""
 
 
-def _worker(factory: GuardFactory, threads: int, tasks: Any, results: Any) -> None:
+def _parent_alive() -> bool:
+    parent = multiprocessing.parent_process()
+    return parent is None or parent.is_alive()
+
+
+def _worker(factory: GuardFactory, threads: int, tasks: Any, results: Any, stop: Any) -> None:
     guard = factory()
 
     def loop() -> None:
-        while (task := tasks.get()) is not _DONE:
+        while not stop.is_set() and _parent_alive():
+            try:
+                task = tasks.get(timeout=_POLL_S)
+            except queue.Empty:
+                continue
+            if task is None:  # no more work
+                return
             index, alert = task
             try:
                 outcome = guard.process_alert(alert)
             except Exception as exc:  # e.g. the database went away: this alert fails, the batch goes on
-                outcome = Outcome(
-                    alert_id=alert.alert_id,
-                    thread_id=thread_id_for(alert.alert_id),
-                    status="failed",
-                    reason=f"{type(exc).__name__}: {exc}",
-                    error_class=type(exc).__name__,
-                )
+                outcome = guard.record_failure(thread_id_for(alert.alert_id), alert.alert_id, exc)
             results.put((index, outcome))
 
     pool = [threading.Thread(target=loop, name=f"costguard-worker-{n}") for n in range(threads)]
@@ -59,32 +71,39 @@ def _worker(factory: GuardFactory, threads: int, tasks: Any, results: Any) -> No
         thread.join()
 
 
+def _shares(workers: int, concurrency: int, alerts: int) -> list[int]:
+    """Threads per worker: `concurrency` in all, over at most `workers` processes (never more than alerts)."""
+    count = min(workers, concurrency, alerts)
+    return [concurrency // count + (1 if n < concurrency % count else 0) for n in range(count)]
+
+
 def process_in_workers(
     factory: GuardFactory, items: Iterable[Alert | InvalidAlert], *, workers: int, concurrency: int
 ) -> Iterator[Outcome]:
-    """Outcomes in input order, as CostGuard.process gives them; `concurrency` threads in all."""
+    """Outcomes in input order, as CostGuard.process gives them. The workers start now (not on
+    the first `next`); iterate the result to the end, or close it, to let them go."""
     items = list(items)
-    ready: dict[int, Outcome] = {}
-    valid = 0
-    method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
-    ctx: Any = multiprocessing.get_context(method)  # typeshed's BaseContext lacks Process
-    tasks = ctx.Queue()
-    results = ctx.Queue()
-    for index, item in enumerate(items):
-        if isinstance(item, InvalidAlert):
-            ready[index] = invalid_outcome(item)
-        else:
-            tasks.put((index, item))
-            valid += 1
-    threads = max(1, concurrency // workers)
-    for _ in range(workers * threads):
-        tasks.put(_DONE)
+    valid = [(index, item) for index, item in enumerate(items) if not isinstance(item, InvalidAlert)]
+    ctx: Any = multiprocessing.get_context("fork" if sys.platform == "linux" else "spawn")
+    tasks, results, stop = ctx.Queue(), ctx.Queue(), ctx.Event()
+    shares = _shares(workers, concurrency, len(valid)) if valid else []
     procs: list[BaseProcess] = [
-        ctx.Process(target=_worker, args=(factory, threads, tasks, results), name=f"costguard-worker-{n}")
-        for n in range(min(workers, valid))
+        ctx.Process(target=_worker, args=(factory, share, tasks, results, stop), name=f"costguard-worker-{n}")
+        for n, share in enumerate(shares)
     ]
-    for proc in procs:
+    for proc in procs:  # fork first: the queue's feeder thread starts with the first put
         proc.start()
+    for task in valid:
+        tasks.put(task)
+    for _ in range(sum(shares)):
+        tasks.put(None)
+    return _collect(items, len(valid), procs, tasks, results, stop)
+
+
+def _collect(
+    items: list[Alert | InvalidAlert], valid: int, procs: list[BaseProcess], tasks: Any, results: Any, stop: Any
+) -> Iterator[Outcome]:
+    ready = {i: invalid_outcome(item) for i, item in enumerate(items) if isinstance(item, InvalidAlert)}
     emitted = received = 0
     try:
         while True:
@@ -92,22 +111,26 @@ def process_in_workers(
                 yield ready.pop(emitted)
                 emitted += 1
             if received == valid:
-                break
+                return
             try:
-                index, outcome = results.get(timeout=0.5)
+                index, outcome = results.get(timeout=_POLL_S)
             except queue.Empty:
                 dead = [p for p in procs if p.exitcode not in (None, 0)]
                 if dead:
                     raise WorkerDied(f"{dead[0].name} exited with code {dead[0].exitcode}") from None
-                if all(p.exitcode is not None for p in procs) and results.empty():
+                if all(p.exitcode is not None for p in procs):
                     raise WorkerDied(f"the workers ended with {valid - received} outcome(s) missing") from None
                 continue
             ready[index] = outcome
             received += 1
     finally:
+        stop.set()  # finished, failed or abandoned: no worker takes a new alert
+        if received < valid:
+            tasks.cancel_join_thread()  # unread tasks must not keep this process from exiting
         for proc in procs:
-            if proc.is_alive() and received < valid:
+            proc.join(_DRAIN_S)
+            if proc.is_alive():
                 proc.kill()
-            proc.join()
+                proc.join()
         tasks.close()
         results.close()

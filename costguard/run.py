@@ -21,7 +21,7 @@ from rich.table import Table
 
 from costguard.bootstrap import build_costguard
 from costguard.errors import CostguardError, ReviewError
-from costguard.parallel import process_in_workers
+from costguard.parallel import WorkerDied, process_in_workers
 from costguard.policy import Policy, PolicyError, load_policy
 from costguard.service import CostGuard, batch_report, read_alerts
 from costguard.settings import Settings
@@ -216,18 +216,23 @@ def process(
         guard = build_costguard(settings, run_policy, model=_scripted(scripted_model))
         stream = guard.process(items, concurrency=concurrency)
     outcomes: list[Outcome] = []
-    if as_json:
-        for o in stream:
-            outcomes.append(o)
-            _emit_json(_outcome_json(o))
-    else:
-        with Progress(
-            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=err
-        ) as progress:
-            task = progress.add_task("alerts", total=len(items))
+    try:
+        if as_json:
             for o in stream:
                 outcomes.append(o)
-                progress.advance(task)
+                _emit_json(_outcome_json(o))
+        else:
+            with Progress(
+                TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=err
+            ) as progress:
+                task = progress.add_task("alerts", total=len(items))
+                for o in stream:
+                    outcomes.append(o)
+                    progress.advance(task)
+    except WorkerDied as exc:
+        done = f"{len(outcomes)} of {len(items)} outcome(s) reported"
+        _fail(f"{exc}; {done}; `costguard resume --all` finishes what was started", EXIT_PARTIAL)
+    if not as_json:
         out.print(_outcome_table(outcomes, f"{len(outcomes)} alert(s), phase {run_policy.phase}"))
         counts: dict[str, int] = {}
         for o in outcomes:

@@ -6,6 +6,7 @@ The CLI is a thin layer over this module; Python users can use it too, or the gr
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -20,9 +21,9 @@ from pydantic import ValidationError
 from costguard.context import Deps
 from costguard.errors import CostguardError, CriticalError, InvalidAlert, RetryableError, ReviewError
 from costguard.graph.builder import MAX_ATTEMPTS, Graph
-from costguard.nodes.report import agent_version
+from costguard.nodes.report import agent_version, outcome_key
 from costguard.state import Alert, Outcome, Plan, ReviewResponse, alert_problems, thread_id_for
-from costguard.tools.ledger import AuditRecord
+from costguard.tools.ledger import AuditRecord, base_step
 from costguard.undo import undo_plan
 
 log = structlog.get_logger(__name__)
@@ -91,19 +92,27 @@ class CostGuard:
 
     # --- running ---------------------------------------------------------------------------
 
-    def _invoke(self, payload: Any, thread_id: str, alert_id: str, *, checkpoint_id: str | None = None) -> Outcome:
+    def _invoke(
+        self,
+        payload: Any,
+        thread_id: str,
+        alert_id: str,
+        *,
+        checkpoint_id: str | None = None,
+        durability: Durability | None = None,
+    ) -> Outcome:
         config = self.config(thread_id)
         if checkpoint_id is not None:
             config["configurable"]["checkpoint_id"] = checkpoint_id
         alert = payload.get("alert") if isinstance(payload, dict) else None
         self.deps.store.set_thread(thread_id, alert_id, "running", alert=alert)
         try:
-            values = self._run(payload, config)
+            values = self._run(payload, config, durability or self.durability)
         except CostguardError as exc:
-            return self._failed(thread_id, alert_id, exc)
+            return self.record_failure(thread_id, alert_id, exc)
         except Exception as exc:  # a bug or an unmapped error: this alert fails, the batch goes on
             log.exception("alert_crashed", thread_id=thread_id)
-            return self._failed(thread_id, alert_id, exc)
+            return self.record_failure(thread_id, alert_id, exc)
         finally:
             self.deps.telemetry.flush(thread_id)
         finished: Outcome | None = values.get("outcome") if INTERRUPT not in values else None
@@ -111,7 +120,7 @@ class CostGuard:
         log.info("alert_done", thread_id=thread_id, alert_id=alert_id, status=outcome.status, action=outcome.action)
         return outcome
 
-    def _run(self, payload: Any, config: RunnableConfig) -> dict[str, Any]:
+    def _run(self, payload: Any, config: RunnableConfig, durability: Durability) -> dict[str, Any]:
         """Run the thread until it ends or pauses; the values it returned.
 
         durability "sync": a checkpoint per step. "exit" (default): checkpoints where they guard
@@ -120,7 +129,7 @@ class CostGuard:
         analyze — the model answer comes from the decision cache —, validate); effects are guarded
         by the execution ledger, so nothing is done twice either way.
         """
-        if self.durability == "sync":
+        if durability == "sync":
             values: dict[str, Any] = self.graph.invoke(payload, config, context=self.deps, durability="sync")
             return values
         values = self.graph.invoke(payload, config, context=self.deps, durability="exit", interrupt_before=BOUNDARY)
@@ -131,7 +140,8 @@ class CostGuard:
             values = self.graph.invoke(None, latest, context=self.deps, durability="exit")
         return values
 
-    def _failed(self, thread_id: str, alert_id: str, exc: Exception) -> Outcome:
+    def record_failure(self, thread_id: str, alert_id: str, exc: Exception) -> Outcome:
+        """The alert failed: indexed as `failed`, audited, and a critical error alerted."""
         retryable = isinstance(exc, RetryableError)
         reason = f"{type(exc).__name__}: {exc}" + (f" (after {MAX_ATTEMPTS} attempts)" if retryable else "")
         outcome = Outcome(
@@ -285,7 +295,13 @@ class CostGuard:
                 digest=plan.digest,
                 result="rolled_back",
                 detail=undone.reason,
-                dedupe_key=f"outcome:{thread_id}:{plan.digest}:rolled_back",
+                dedupe_key=outcome_key(
+                    self.deps,
+                    thread_id,
+                    plan.digest,
+                    "rolled_back",
+                    self.deps.store.undo_generation(thread_id, plan.digest) - 1,
+                ),
             )
         )
         return undone
@@ -300,8 +316,9 @@ class CostGuard:
         if not target.values:
             raise ReviewError(f"no checkpoint {checkpoint_id!r} in thread {thread_id!r}")
         ledger = self.deps.store.ledger_rows(thread_id)
-        undone = {e.digest for e in ledger if e.step == "undo" and e.confirmed}
-        acted = [e for e in ledger if e.step in ("shutdown", "resize") and e.digest not in undone]
+        undos = Counter(e.digest for e in ledger if base_step(e.step) == "undo" and e.confirmed)
+        acts = Counter(e.digest for e in ledger if base_step(e.step) in ("shutdown", "resize"))
+        acted = [e for e in ledger if base_step(e.step) in ("shutdown", "resize") and acts[e.digest] > undos[e.digest]]
         if acted:
             raise ReviewError(
                 f"thread {thread_id!r} changed {acted[0].instance_id} ({acted[0].step}); "
@@ -317,7 +334,10 @@ class CostGuard:
                 detail=f"continuing from checkpoint {checkpoint_id} (next: {', '.join(target.next) or 'end'})",
             )
         )
-        return self._invoke(None, thread_id, alert_id, checkpoint_id=checkpoint_id)
+        # a checkpoint per step here: going on from an old checkpoint, LangGraph does not stop again
+        # at a breakpoint already passed, so "exit" would leave the fork without a durable
+        # checkpoint before execute
+        return self._invoke(None, thread_id, alert_id, checkpoint_id=checkpoint_id, durability="sync")
 
     def unfinished(self) -> list[str]:
         return [row["thread_id"] for row in self.deps.store.threads("running", limit=1_000_000)]

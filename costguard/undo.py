@@ -12,7 +12,7 @@ from costguard.context import Deps
 from costguard.errors import CriticalError, ReviewError
 from costguard.state import Facts, Outcome, Plan
 from costguard.tools.crashpoints import crashpoint
-from costguard.tools.ledger import AuditRecord, idempotency_key
+from costguard.tools.ledger import AuditRecord, generation_step, idempotency_key
 
 
 class UndoRefused(CriticalError):
@@ -61,12 +61,14 @@ def undo_plan(deps: Deps, plan: Plan, outcome: Outcome, reviewer: str, *, was_ru
     if reviewer not in deps.policy.approvers:
         deps.store.audit(_audit(plan, reviewer, "undo_refused", "refused", "reviewer_not_allowed"))
         raise ReviewError(f"{reviewer!r} is not on the policy's approvers list")
-    key = idempotency_key(plan.thread_id, plan.digest, "undo")
+    # the generation being undone: confirmed undos so far (an unconfirmed one is retried under its key)
+    step = generation_step("undo", deps.store.undo_generation(plan.thread_id, plan.digest))
+    key = idempotency_key(plan.thread_id, plan.digest, step)
     entry = deps.store.record_intent(
         key=key,
         thread_id=plan.thread_id,
         digest=plan.digest,
-        step="undo",
+        step=step,
         instance_id=plan.instance_id,
         audit=_audit(plan, reviewer, "undo_intent", "intent", f"undo {plan.action}"),
     )

@@ -51,3 +51,12 @@ def test_shipped_dictionaries_match_their_names() -> None:
     found = load_dictionaries()
     assert ZDICT in found
     assert 1_000 < len(found[ZDICT]) <= 32_768  # zlib's window
+
+
+def test_a_truncated_blob_or_a_missing_dictionary_is_a_clear_error() -> None:
+    codec = Zlib()
+    name, packed = codec.encrypt(b"costguard " * 200)
+    with pytest.raises(ValueError, match="truncated"):
+        codec.decrypt(name, packed[: len(packed) // 2])
+    with pytest.raises(ValueError, match="missing from costguard/data"):
+        Zlib(dictionaries={}, current=ZDICT)

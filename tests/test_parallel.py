@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import subprocess
+import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -66,3 +71,77 @@ def test_a_worker_that_dies_stops_the_batch_with_a_clear_error() -> None:
 def test_only_invalid_lines_need_no_worker() -> None:
     outcomes = list(process_in_workers(_broken_factory, [InvalidAlert(1, "not JSON")], workers=2, concurrency=2))
     assert [o.status for o in outcomes] == ["invalid_input"]
+
+
+SCRIPT = """
+import os, sys, time
+from costguard.parallel import WorkerDied, process_in_workers
+from costguard.state import Alert, Outcome
+
+class SlowGuard:
+    def process_alert(self, alert):
+        with open(os.environ["PIDS"], "a") as fh:
+            fh.write(f"{os.getpid()}\\n")
+        time.sleep(0.05)
+        return Outcome(alert_id=alert.alert_id, thread_id="t", status="monitoring")
+
+def slow():
+    return SlowGuard()
+
+def broken():
+    raise RuntimeError("no guard here")
+
+count = int(sys.argv[2])
+alerts = [Alert(alert_id=f"a{n}", instance_id="i-0123456789abcdef0", summary="x" * 300) for n in range(count)]
+if sys.argv[1] == "broken":
+    try:
+        list(process_in_workers(broken, alerts, workers=2, concurrency=4))
+    except WorkerDied as exc:
+        print("died:", exc, flush=True)
+else:
+    for outcome in process_in_workers(slow, alerts, workers=2, concurrency=4):
+        print(outcome.alert_id, flush=True)
+"""
+
+
+def _script(tmp_path: Path, *args: str) -> subprocess.Popen[str]:
+    env = dict(os.environ, PIDS=str(tmp_path / "pids"))
+    return subprocess.Popen(
+        [sys.executable, "-c", SCRIPT, *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+
+
+def test_a_dead_worker_with_many_queued_alerts_does_not_hang_the_parent(tmp_path: Path) -> None:
+    # 400 queued alerts fill the queue's pipe: its feeder thread must not keep the process alive
+    proc = _script(tmp_path, "broken", "400")
+    stdout, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 0
+    assert "died: costguard-worker-" in stdout
+
+
+def test_workers_take_no_new_alert_once_the_parent_is_killed(tmp_path: Path) -> None:
+    proc = _script(tmp_path, "slow", "2000")
+    assert proc.stdout is not None
+    for _ in range(10):  # let the batch get going
+        assert proc.stdout.readline()
+    proc.kill()
+    proc.wait()
+    pids = {int(p) for p in (tmp_path / "pids").read_text().split()}
+    assert len(pids) == 2  # both workers took alerts
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and any(_alive(pid) for pid in pids):
+        time.sleep(0.1)
+    assert not any(_alive(pid) for pid in pids), "orphaned workers kept going"
+    started = len((tmp_path / "pids").read_text().split())
+    assert started < 200  # of 2,000: they stopped soon after the parent died
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # a zombie (exited, not yet reaped by init) counts as gone
+    with contextlib.suppress(OSError):
+        return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
+    return False

@@ -160,6 +160,24 @@ def test_default_durability_rollback_to_the_review_pause_after_undo(make_harness
     assert len(snapshots_of(ec2, iid)) == 1
     assert len(h.model.calls) == 1
 
+    # approved again, it runs again: a new generation of the plan, not the old confirmed entries
+    redone = h.guard.review(first.thread_id, approve(h, first.thread_id))
+    assert redone.status == "executed"
+    assert state_of(ec2, iid) == "stopped"
+    assert len(snapshots_of(ec2, iid)) == 2  # a snapshot before each stop
+    steps = [e.step for e in h.store.ledger_rows(first.thread_id) if e.confirmed]
+    assert sorted(steps) == ["shutdown", "shutdown#1", "snapshot", "snapshot#1", "undo"]
+    outcomes = [r.result for r in h.store.audit_rows(first.thread_id) if r.event == "outcome"]
+    assert outcomes == ["executed", "rolled_back", "executed"]
+    with pytest.raises(ReviewError, match="undo` it first"):
+        h.guard.rollback(first.thread_id, pause)
+
+    # and it can be undone again
+    assert h.guard.undo(first.thread_id, APPROVER).status == "rolled_back"
+    assert state_of(ec2, iid) == "running"
+    assert [r.result for r in h.store.audit_rows(first.thread_id) if r.event == "outcome"][-1] == "rolled_back"
+    assert "undo#1" in [e.step for e in h.store.ledger_rows(first.thread_id) if e.confirmed]
+
 
 def test_rollback_to_an_unknown_checkpoint(make_harness: HarnessFactory, ec2: Any) -> None:
     iid = launch(ec2, "t3.small")

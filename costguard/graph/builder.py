@@ -107,7 +107,7 @@ def observed(name: str, fn: NodeFn, deps: Deps | None = None) -> NodeFn:
             duration_s=time.perf_counter() - started,
             confidence=decision.confidence if decision is not None else None,
         )
-        if name == "report":  # the last node: the thread's rows go to disk together
+        if "outcome" in update:  # report, or intake refusing the input: the run ends, its rows go to disk
             telemetry.flush(thread_id)
         # per node at DEBUG: every node run is in cg_steps already; INFO has one line per alert (service)
         log.debug("node_done", thread_id=thread_id, node=name, duration_s=round(time.perf_counter() - started, 4))
@@ -176,6 +176,8 @@ class Zlib:
 
     def __init__(self, dictionaries: dict[str, bytes] | None = None, current: str = ZDICT) -> None:
         self.dictionaries = load_dictionaries() if dictionaries is None else dictionaries
+        if current not in self.dictionaries:
+            raise ValueError(f"checkpoint dictionary {current!r} is missing from costguard/data (a broken install?)")
         self.current = current
         self._zdict = self.dictionaries[current]
 
@@ -193,7 +195,10 @@ class Zlib:
         if zdict is None:
             raise ValueError(f"unknown checkpoint encoding {ciphername!r}")
         unpacker = zlib.decompressobj(zdict=zdict)
-        return unpacker.decompress(ciphertext) + unpacker.flush()
+        plaintext = unpacker.decompress(ciphertext) + unpacker.flush()
+        if not unpacker.eof:
+            raise ValueError("checkpoint blob is truncated")
+        return plaintext
 
 
 def serializer() -> EncryptedSerializer:

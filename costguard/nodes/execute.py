@@ -21,7 +21,7 @@ from costguard.errors import CloudPermissionError, CriticalError, RailTrippedAtE
 from costguard.policy import recheck_at_execution
 from costguard.state import Approval, CostState, Facts, Plan, Result
 from costguard.tools.crashpoints import crashpoint
-from costguard.tools.ledger import AuditRecord, idempotency_key
+from costguard.tools.ledger import AuditRecord, generation_step, idempotency_key
 
 
 def _audit(
@@ -75,8 +75,10 @@ def execute(state: CostState, runtime: Runtime[Deps]) -> dict[str, Any]:
     approved = approval is not None and approval.digest == plan.digest
     fresh = deps.cloud.describe(plan.instance_id, plan.region)
 
-    snap_key = idempotency_key(plan.thread_id, plan.digest, "snapshot")
-    act_key = idempotency_key(plan.thread_id, plan.digest, plan.action)
+    generation = deps.store.undo_generation(plan.thread_id, plan.digest)  # > 0: executed again after an undo
+    snap_step, act_step = generation_step("snapshot", generation), generation_step(plan.action, generation)
+    snap_key = idempotency_key(plan.thread_id, plan.digest, snap_step)
+    act_key = idempotency_key(plan.thread_id, plan.digest, act_step)
     act_entry = deps.store.ledger_get(act_key)
 
     if act_entry is None:
@@ -88,10 +90,10 @@ def execute(state: CostState, runtime: Runtime[Deps]) -> dict[str, Any]:
             return _dry_run(deps, plan, fresh, approval)
     assert approval is not None
     try:
-        snapshots = _snapshot_once(deps, plan, approval, fresh, snap_key)
+        snapshots = _snapshot_once(deps, plan, approval, fresh, snap_key, snap_step)
         original = state.get("facts")
         start_after = (original.state if original else fresh.state) == "running"
-        _act_once(deps, plan, approval, fresh, act_key, snapshots, start_after=start_after)
+        _act_once(deps, plan, approval, fresh, act_key, act_step, snapshots, start_after=start_after)
     except CloudPermissionError as exc:
         return _critical(deps, plan, approval, exc, ("permission_denied",))
     verb = "stopped" if plan.action == "shutdown" else f"resized to {plan.target_instance_type}"
@@ -106,12 +108,12 @@ def execute(state: CostState, runtime: Runtime[Deps]) -> dict[str, Any]:
     }
 
 
-def _snapshot_once(deps: Deps, plan: Plan, approval: Approval, fresh: Facts, key: str) -> list[str]:
+def _snapshot_once(deps: Deps, plan: Plan, approval: Approval, fresh: Facts, key: str, step: str) -> list[str]:
     entry = deps.store.record_intent(
         key=key,
         thread_id=plan.thread_id,
         digest=plan.digest,
-        step="snapshot",
+        step=step,
         instance_id=plan.instance_id,
         audit=_audit(plan, approval, "snapshot_intent", "intent", f"volumes {', '.join(fresh.volume_ids)}"),
     )
@@ -126,13 +128,21 @@ def _snapshot_once(deps: Deps, plan: Plan, approval: Approval, fresh: Facts, key
 
 
 def _act_once(
-    deps: Deps, plan: Plan, approval: Approval, fresh: Facts, key: str, snapshots: list[str], *, start_after: bool
+    deps: Deps,
+    plan: Plan,
+    approval: Approval,
+    fresh: Facts,
+    key: str,
+    step: str,
+    snapshots: list[str],
+    *,
+    start_after: bool,
 ) -> None:
     entry = deps.store.record_intent(
         key=key,
         thread_id=plan.thread_id,
         digest=plan.digest,
-        step=plan.action,
+        step=step,
         instance_id=plan.instance_id,
         audit=_audit(plan, approval, f"{plan.action}_intent", "intent", f"after snapshots {', '.join(snapshots)}"),
     )

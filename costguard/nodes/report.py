@@ -43,6 +43,13 @@ def build_outcome(state: CostState, thread_id: str, version: str | None = None) 
     )
 
 
+def outcome_key(deps: Deps, thread_id: str, digest: str | None, status: str, generation: int | None = None) -> str:
+    """The dedupe key of an outcome record: once per thread, plan, status and generation (see undo)."""
+    if generation is None:
+        generation = deps.store.undo_generation(thread_id, digest) if digest else 0
+    return f"outcome:{thread_id}:{digest}:{status}" + (f":{generation}" if generation else "")
+
+
 def report(state: CostState, runtime: Runtime[Deps]) -> dict[str, Any]:
     deps = runtime.context
     thread_id = current_thread_id(state)
@@ -58,7 +65,7 @@ def report(state: CostState, runtime: Runtime[Deps]) -> dict[str, Any]:
             digest=outcome.digest,
             result=outcome.status,
             detail=outcome.reason,
-            dedupe_key=f"outcome:{thread_id}:{outcome.digest}:{outcome.status}",
+            dedupe_key=outcome_key(deps, thread_id, outcome.digest, outcome.status),
         )
     )
     return {"outcome": outcome}

@@ -119,6 +119,16 @@ def idempotency_key(thread_id: str, digest: str, step: str) -> str:
     return sha256_hex(f"{thread_id}\x1f{digest}\x1f{step}")[:32]
 
 
+def generation_step(step: str, generation: int) -> str:
+    """A step's ledger name in its generation: a plan executed again after an undo is a new
+    generation (`shutdown#1`), so its effects are new entries, not the confirmed old ones."""
+    return step if generation == 0 else f"{step}#{generation}"
+
+
+def base_step(step: str) -> str:
+    return step.partition("#")[0]
+
+
 class Store:
     """One short-lived connection per operation: safe across threads and processes (WAL)."""
 
@@ -297,6 +307,16 @@ class Store:
                     (self._now(), canonical_json(result), key),
                 )
                 self._append(conn, audit)
+
+    def undo_generation(self, thread_id: str, digest: str) -> int:
+        """How many times the plan was executed and undone (confirmed undos): its current generation."""
+        with self._read() as conn:
+            row = conn.execute(
+                "SELECT COUNT(*) FROM cg_ledger WHERE thread_id = ? AND digest = ? AND confirmed_at IS NOT NULL"
+                " AND (step = 'undo' OR step LIKE 'undo#%')",
+                (thread_id, digest),
+            ).fetchone()
+        return int(row[0])
 
     def ledger_rows(self, thread_id: str | None = None) -> list[LedgerEntry]:
         with self._read() as conn:

@@ -23,6 +23,7 @@ from costguard.state import Decision
 from costguard.tools.ledger import Store
 
 log = structlog.get_logger(__name__)
+MAX_BUFFERED = 64  # rows a thread may hold before they are written without waiting for its end
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS cg_model_calls (
@@ -86,7 +87,11 @@ class SqliteTelemetry:
 
     def _buffer(self, thread_id: str, sql: str, params: tuple[object, ...]) -> None:
         with self._lock:
-            self._pending.setdefault(thread_id, []).append((sql, params))
+            rows = self._pending.setdefault(thread_id, [])
+            rows.append((sql, params))
+            full = len(rows) >= MAX_BUFFERED
+        if full:  # a run that never reaches a flush point (cancelled in a server, say) is written anyway
+            self.flush(thread_id)
 
     def flush(self, thread_id: str) -> None:
         with self._lock:
