@@ -32,6 +32,7 @@ chain's rate is the product of its steps'.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import os
@@ -596,14 +597,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true", help="print the JSON result on stdout")
     parser.add_argument("--quick", action="store_true", help="fewer alerts (about a minute)")
     parser.add_argument("--dir", type=Path, default=None, help="scratch directory (default: /dev/shm if present)")
+    parser.add_argument(
+        "--scale",
+        type=int,
+        default=1,
+        help="multiply the stratified alerts (forced faults and clean) by this: narrower intervals, longer run",
+    )
     args = parser.parse_args(argv)
     config = QUICK if args.quick else DEFAULT
+    if args.scale > 1:
+        config = dataclasses.replace(
+            config, faulted_blocks=config.faulted_blocks * args.scale, clean_blocks=config.clean_blocks * args.scale
+        )
     root = args.dir or (Path("/dev/shm") if Path("/dev/shm").is_dir() and os.access("/dev/shm", os.W_OK) else None)
     cli_logging(logging.WARNING)
     log: Callable[[str], None] = (lambda s: print(s, file=sys.stderr)) if args.json else print
     result = harness(config, root, log)
     meta = machine()
-    meta["mode"] = "quick" if args.quick else "default"
+    meta["mode"] = ("quick" if args.quick else "default") + (f", scale {args.scale}" if args.scale > 1 else "")
     payload = {"meta": meta, **result}
     write("compounding", payload, markdown(result, meta))
     plot(result, RESULTS / "compounding.png")
