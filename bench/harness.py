@@ -167,29 +167,19 @@ _DEVNULL: Any = None
 
 
 def cli_logging(level: int | None = None) -> None:
-    """structlog as the CLI configures it (JSON lines at INFO), written to /dev/null instead of stderr.
+    """structlog as the CLI configures it (JSON lines, here at INFO), written to /dev/null instead of stderr.
 
     The rendering cost stays in the measurement (a deployment logs); the terminal stays readable.
     """
     import logging
     import os
 
-    import structlog
+    from costguard.run import configure_logging
 
     global _DEVNULL  # noqa: PLW0603
     if _DEVNULL is None:
         _DEVNULL = open(os.devnull, "w", encoding="utf-8")  # noqa: SIM115
-    structlog.configure(
-        processors=[
-            structlog.contextvars.merge_contextvars,
-            structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso"),
-            structlog.processors.JSONRenderer(),
-        ],
-        wrapper_class=structlog.make_filtering_bound_logger(logging.INFO if level is None else level),
-        logger_factory=structlog.PrintLoggerFactory(file=_DEVNULL),
-        cache_logger_on_first_use=False,
-    )
+    configure_logging(logging.INFO if level is None else level, _DEVNULL)
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any, NoReturn, TextIO
 
 import structlog
 import typer
@@ -64,13 +64,8 @@ ScriptOpt = Annotated[
 ]
 
 
-def _configure_logging() -> None:
-    """JSON lines on stderr, with thread_id and node on every line from inside the graph.
-
-    Level from COSTGUARD_LOG_LEVEL (default warning; `info` shows every node run).
-    """
-    name = os.environ.get("COSTGUARD_LOG_LEVEL", "warning").upper()
-    level = logging.getLevelNamesMapping().get(name, logging.WARNING)
+def configure_logging(level: int, file: TextIO) -> None:
+    """JSON lines with thread_id and node on every line from inside the graph."""
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
@@ -79,8 +74,14 @@ def _configure_logging() -> None:
             structlog.processors.JSONRenderer(),
         ],
         wrapper_class=structlog.make_filtering_bound_logger(level),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        logger_factory=structlog.PrintLoggerFactory(file=file),
     )
+
+
+def _configure_logging() -> None:
+    """On stderr, at COSTGUARD_LOG_LEVEL (default warning; `info`: a line per alert, `debug`: per node run)."""
+    name = os.environ.get("COSTGUARD_LOG_LEVEL", "warning").upper()
+    configure_logging(logging.getLevelNamesMapping().get(name, logging.WARNING), sys.stderr)
 
 
 def _fail(message: str, code: int = EXIT_USAGE) -> NoReturn:

@@ -163,9 +163,9 @@ class CostGuard:
     def snapshot(self, thread_id: str) -> StateSnapshot:
         return self.graph.get_state(self.config(thread_id))
 
-    def outcome(self, thread_id: str, alert_id: str | None = None, snap: StateSnapshot | None = None) -> Outcome:
+    def outcome(self, thread_id: str, alert_id: str | None = None) -> Outcome:
         """The thread's outcome now: final, awaiting review, or what the index says."""
-        snap = snap if snap is not None else self.snapshot(thread_id)
+        snap = self.snapshot(thread_id)
         values = snap.values or {}
         if values.get("outcome") is not None and not snap.tasks:
             outcome: Outcome = values["outcome"]
