@@ -14,12 +14,12 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q "uv==$(UV_VERSION)"
 
-# Everything from uv.lock, except llama-cpp-python: it compiles from source (minutes), and pip keeps
-# the built wheel in its wheel cache keyed by the exact sdist, so later installs take seconds
-# (uv rebuilt it on some fresh clones here). Same version and hash as in uv.lock.
-$(VENV)/.synced: pyproject.toml uv.lock requirements/llama-cpp-python.txt | $(BIN)/python
+# Everything from uv.lock, except llama-cpp-python: scripts/llama_wheel.py builds it portably (no
+# -march=native, CPU backends chosen at run time, no AMX), once per machine (~2.5 min on 2 cores), and
+# caches the wheel by version, sdist hash and build flags; later installs, a fresh clone included, take seconds.
+$(VENV)/.synced: pyproject.toml uv.lock requirements/llama-cpp-python.txt requirements/llama-build.txt scripts/llama_wheel.py | $(BIN)/python
 	$(BIN)/uv sync --frozen --all-extras --no-install-package llama-cpp-python
-	$(BIN)/python -m pip install -q --no-deps --require-hashes -r requirements/llama-cpp-python.txt
+	$(BIN)/python scripts/llama_wheel.py install --python $(BIN)/python
 	touch $@
 
 demo: setup

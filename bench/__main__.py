@@ -105,7 +105,10 @@ def run(args: argparse.Namespace, log: Callable[[str], None]) -> dict[str, Any]:
         }
     md = markdown(rows, meta, title)
     write("latest", payload, md)
-    write(meta["mode"], payload, md)  # quick.* / full.*: the last run of each mode stays
+    if only == set(WORKLOADS):
+        write(meta["mode"], payload, md)  # quick.* / full.*: the last complete run of each mode stays
+    else:
+        write(f"only-{'-'.join(sorted(only))}", payload, md)  # a partial run never replaces a complete one
     to_pyperf(rows, RESULTS / "latest.pyperf.json")
     return payload
 

@@ -21,6 +21,7 @@ from typing import Any, Literal
 import boto3
 
 from costguard.context import Deps
+from costguard.errors import CostguardError
 from costguard.fleet import FleetInstance, seed_fleet
 from costguard.graph.builder import compile_graph, sqlite_checkpointer
 from costguard.observe import scan, write_jsonl
@@ -32,7 +33,7 @@ from costguard.tools.cloud import Ec2Cloud
 from costguard.tools.emulator import MotoServer, is_up
 from costguard.tools.ledger import Store, StoredAudit
 from costguard.tools.llm import make_chat_model
-from costguard.tools.llm_server import MODEL_ALIAS, LocalModelServer, is_healthy
+from costguard.tools.llm_server import MODEL_ALIAS, LocalModelServer, ModelServerError, is_healthy, probe_completion
 from costguard.tools.model_calls import ModelCallRecorder
 from costguard.tools.notify import WebhookNotifier
 from costguard.tools.pricing import load_price_list
@@ -43,7 +44,7 @@ REGION = "us-east-1"
 ReviewChoice = Literal["approve", "reject", "skip"]
 
 
-class DemoError(Exception):
+class DemoError(CostguardError):
     """The demo cannot run (an endpoint that is not a local emulator, a server that won't start)."""
 
 
@@ -72,10 +73,15 @@ class DemoResult:
     workdir: Path
     started: list[str] = field(default_factory=list)
 
-    def metrics(self) -> dict[str, Any]:
+    def final_outcomes(self) -> list[Outcome]:
+        """Each alert's last outcome: the review's, where the demo reviewed it."""
         final = {o.alert_id: o for o in self.outcomes}
         for _, outcome in self.reviewed:
             final[outcome.alert_id] = outcome
+        return list(final.values())
+
+    def metrics(self) -> dict[str, Any]:
+        final = {o.alert_id: o for o in self.final_outcomes()}
         statuses = Counter(o.status for o in final.values())
         proposed = sum(o.savings_usd_per_month or 0 for o in final.values() if o.digest)
         realised = sum(o.savings_usd_per_month or 0 for o in final.values() if o.status == "executed")
@@ -105,7 +111,12 @@ def _cloud(stack: ExitStack, workdir: Path, started: list[str]) -> Iterator[str]
 def _model_endpoint(stack: ExitStack, workdir: Path, started: list[str]) -> tuple[str, str]:
     url = os.environ.get("OPENAI_BASE_URL")
     if url and is_healthy(url):
-        return url, os.environ.get("COSTGUARD_MODEL", MODEL_ALIAS)
+        model = os.environ.get("COSTGUARD_MODEL", MODEL_ALIAS)
+        try:
+            probe_completion(url, model)
+        except ModelServerError as exc:
+            raise DemoError(f"OPENAI_BASE_URL={url} is up but cannot answer: {exc}") from exc
+        return url, model
     server = stack.enter_context(LocalModelServer(log_path=workdir / "model-server.log"))
     started.append(f"local model server ({server.model}) on {server.base_url}")
     return server.base_url, server.model

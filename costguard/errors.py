@@ -53,10 +53,11 @@ class CloudError(CostguardError):
 class InvalidAlert(CostguardError):
     """An alert line that is not valid JSON or does not match the schema."""
 
-    def __init__(self, line: int, reason: str) -> None:
+    def __init__(self, line: int, reason: str, alert_id: str | None = None) -> None:
         super().__init__(f"line {line}: {reason}")
         self.line = line
         self.reason = reason
+        self.alert_id = alert_id  # the line's own id, when it has a readable one
 
 
 class ReviewError(CostguardError):

@@ -604,7 +604,11 @@ def demo(
         "costguard-demo"
     ),
 ) -> None:
-    """The whole job on the embedded defaults: local EC2 emulator, local model, no keys, no internet."""
+    """The whole job on the embedded defaults: local EC2 emulator, local model, no keys, no internet.
+
+    Exit code 0 when every alert reached an intended outcome, 3 when any failed, 1 when the emulator
+    or the model could not be started (or the model cannot answer).
+    """
     from costguard.demo import DemoHooks, run_demo
     from costguard.demo_view import choose_at_prompt, demo_json, print_demo
 
@@ -621,6 +625,12 @@ def demo(
         _emit_json(demo_json(result))
     else:
         print_demo(result, out)
+    failed = [o for o in result.final_outcomes() if o.status in FAILED_STATUSES]
+    if failed and not as_json:
+        err.print(
+            f"[bold red]{len(failed)} alert(s) failed[/]: " + "; ".join(f"{o.alert_id}: {o.reason}" for o in failed)
+        )
+    _finish(failed)
 
 
 # --- metrics -----------------------------------------------------------------------------

@@ -22,7 +22,7 @@ from costguard.context import Deps
 from costguard.errors import CostguardError, CriticalError, InvalidAlert, RetryableError, ReviewError
 from costguard.graph.builder import MAX_ATTEMPTS, Graph
 from costguard.nodes.report import agent_version, outcome_key
-from costguard.state import Alert, Outcome, Plan, ReviewResponse, alert_problems, thread_id_for
+from costguard.state import ALERT_ID_MAX, Alert, Outcome, Plan, ReviewResponse, alert_problems, thread_id_for
 from costguard.tools.ledger import AuditRecord, base_step
 from costguard.undo import undo_plan
 
@@ -43,8 +43,15 @@ def parse_alert_line(line: str, number: int) -> Alert:
     try:
         return Alert.model_validate(data)
     except ValidationError as exc:
-        problems = alert_problems(exc)
-        raise InvalidAlert(number, problems) from exc
+        raise InvalidAlert(number, alert_problems(exc), readable_alert_id(data)) from exc
+
+
+def readable_alert_id(data: dict[str, Any]) -> str | None:
+    """The line's `alert_id` when it is a usable one, so an invalid alert is reported under its own name."""
+    value = data.get("alert_id")
+    if isinstance(value, str) and 0 < len(value) <= ALERT_ID_MAX:
+        return value
+    return None
 
 
 def read_alerts(path: Path) -> Iterator[Alert | InvalidAlert]:
@@ -61,7 +68,7 @@ def read_alerts(path: Path) -> Iterator[Alert | InvalidAlert]:
 
 def invalid_outcome(error: InvalidAlert) -> Outcome:
     return Outcome(
-        alert_id=f"line-{error.line}",
+        alert_id=error.alert_id or f"line-{error.line}",
         thread_id="",
         status="invalid_input",
         reason=error.reason,

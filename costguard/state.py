@@ -34,6 +34,7 @@ Status = Literal[
 ]
 TERMINAL_STATUSES: frozenset[str] = frozenset(get_args(Status)) - {"awaiting_review"}
 INSTANCE_ID_PATTERN = r"^i-(?:[0-9a-f]{8}|[0-9a-f]{17})$"
+ALERT_ID_MAX = 200
 
 
 class _Strict(BaseModel):
@@ -62,7 +63,7 @@ def sha256_hex(text: str) -> str:
 class Alert(_Strict):
     """A cloud cost alert: one JSON object per line of a `.jsonl` file."""
 
-    alert_id: str = Field(min_length=1, max_length=200)
+    alert_id: str = Field(min_length=1, max_length=ALERT_ID_MAX)
     instance_id: str = Field(pattern=INSTANCE_ID_PATTERN)
     region: str | None = Field(default=None, min_length=1, max_length=50)
     monthly_cost_usd: float | None = Field(default=None, ge=0)

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import boto3
+import httpx
 import openai
 import pytest
 from langgraph.checkpoint.base import BaseCheckpointSaver
@@ -50,6 +51,14 @@ def _no_real_model_calls(request: pytest.FixtureRequest, monkeypatch: pytest.Mon
 
     monkeypatch.setattr(openai._base_client.SyncAPIClient, "request", refuse)
     monkeypatch.setattr(openai._base_client.AsyncAPIClient, "request", refuse)
+    real_send = httpx.Client.send
+
+    def send(self: httpx.Client, request: httpx.Request, **kwargs: Any) -> httpx.Response:
+        if request.url.path.endswith("/completions"):  # costguard's own readiness probe, or any other client
+            raise RealModelCallError(f"a unit test tried to call a real model server: {request.url}")
+        return real_send(self, request, **kwargs)
+
+    monkeypatch.setattr(httpx.Client, "send", send)
     monkeypatch.setenv("OPENAI_BASE_URL", "http://127.0.0.1:9/v1")
     monkeypatch.setenv("OPENAI_API_KEY", "unit-tests-have-no-key")
 

@@ -47,6 +47,24 @@ def test_malformed_lines_name_the_problem(line: str, fragment: str) -> None:
     assert fragment in outcome.reason
 
 
+@pytest.mark.parametrize(
+    ("data", "reported_as"),
+    [
+        ({"alert_id": "bad-1", "instance_id": "not-an-id"}, "bad-1"),
+        ({"alert_id": "bad-2"}, "bad-2"),
+        ({"alert_id": 42, "instance_id": "i-0123456789abcdef0"}, "line-3"),
+        ({"alert_id": "", "instance_id": "i-0123456789abcdef0"}, "line-3"),
+        ({"alert_id": "x" * 201, "instance_id": "i-0123456789abcdef0"}, "line-3"),
+        ({"instance_id": "i-0123456789abcdef0"}, "line-3"),
+    ],
+)
+def test_an_invalid_alert_keeps_its_own_readable_id(data: dict[str, Any], reported_as: str) -> None:
+    with pytest.raises(InvalidAlert) as info:
+        parse_alert_line(json.dumps(data), 3)
+    outcome = invalid_outcome(info.value)
+    assert (outcome.alert_id, outcome.line, outcome.status) == (reported_as, 3, "invalid_input")
+
+
 def test_both_id_lengths_are_accepted() -> None:
     assert parse_alert_line(json.dumps({"alert_id": "x", "instance_id": "i-0123abcd"}), 1).instance_id == "i-0123abcd"
     assert parse_alert_line(json.dumps(GOOD), 1).monthly_cost_usd == 12.5

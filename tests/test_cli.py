@@ -56,8 +56,8 @@ def test_process_review_and_approve_across_processes(tmp_path: Path, aws_env: st
     assert outcomes["big"]["status"] == "awaiting_review"
     assert outcomes["db"]["status"] == "rejected"
     assert "production_database" in outcomes["db"]["rules"]
-    assert outcomes["line-4"]["status"] == "invalid_input"
-    assert "instance_id" in outcomes["line-4"]["reason"]
+    assert outcomes["broken"]["status"] == "invalid_input"
+    assert "instance_id" in outcomes["broken"]["reason"]
     assert set(outcomes["cheap"]) >= {
         "alert_id",
         "thread_id",
@@ -116,7 +116,7 @@ def test_process_review_and_approve_across_processes(tmp_path: Path, aws_env: st
         "cheap": "executed",
         "big": "executed",
         "db": "rejected",
-        "line-4": "invalid_input",
+        "broken": "invalid_input",
     }
     assert len(snapshots_of(ec2, big)) == 1
 

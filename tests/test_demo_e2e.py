@@ -15,7 +15,10 @@ from typing import Any
 import httpx
 import pytest
 
+from costguard.tools.llama_launcher import CRASH_ENV
+from costguard.tools.llm_server import free_port, port_is_open
 from tests.conftest import state_of
+from tests.fake_openai import FakeOpenAI, ok_text
 
 PROTECTED = {"prod-db", "nightly-etl", "batch-worker", "legacy-ledger", "ephemeral-cache"}
 
@@ -24,16 +27,8 @@ PROTECTED = {"prod-db", "nightly-etl", "batch-worker", "legacy-ledger", "ephemer
 @pytest.mark.slow
 def test_demo_runs_the_whole_job_on_the_embedded_defaults(tmp_path: Path, aws_env: str, ec2: Any) -> None:
     httpx.post(f"{aws_env}/moto-api/reset", timeout=10)  # the demo scans the whole account
-    env = {k: v for k, v in os.environ.items() if k not in ("OPENAI_BASE_URL", "OPENAI_API_KEY", "COSTGUARD_MODEL")}
-    env["AWS_ENDPOINT_URL"] = aws_env  # reuse the test's emulator, so we can look at it afterwards
-    proc = subprocess.run(
-        [sys.executable, "-m", "costguard.run", "demo", "--json", "--workdir", str(tmp_path / "demo")],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=900,
-        stdin=subprocess.DEVNULL,
-    )
+    env = _env_without_model(AWS_ENDPOINT_URL=aws_env)  # reuse the test's emulator, to look at it afterwards
+    proc = _run_cli(["demo", "--json", "--workdir", str(tmp_path / "demo")], env, timeout=900)
     assert proc.returncode == 0, proc.stderr[-3000:]
     result = json.loads(proc.stdout)
 
@@ -56,3 +51,74 @@ def test_demo_runs_the_whole_job_on_the_embedded_defaults(tmp_path: Path, aws_en
     model = result["metrics"]["model"]
     # every alert got an answer (a timeout on a loaded machine is retried, so errors may be > 0)
     assert model["calls"] - model["errors"] >= len(result["outcomes"])
+
+
+def _run_cli(args: list[str], env: dict[str, str], timeout: float = 600) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "costguard.run", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+def _env_without_model(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("OPENAI_BASE_URL", "OPENAI_API_KEY", "COSTGUARD_MODEL")}
+    env.update(extra)
+    return env
+
+
+@pytest.mark.real_model
+@pytest.mark.slow
+def test_demo_stops_at_once_with_exit_1_when_the_model_server_dies_on_its_first_answer(
+    tmp_path: Path, aws_env: str
+) -> None:
+    env = _env_without_model(AWS_ENDPOINT_URL=aws_env, **{CRASH_ENV: "first_completion"})
+    proc = _run_cli(["demo", "--json", "--workdir", str(tmp_path / "demo")], env, timeout=300)
+    assert proc.returncode == 1, proc.stderr[-3000:]
+    assert proc.stdout == ""  # no outcomes: nothing was sent to a dead model
+    assert "died answering its first completion: killed by signal SIGSEGV" in proc.stderr
+    assert str(tmp_path / "demo" / "model-server.log") in proc.stderr
+    assert "OPENAI_BASE_URL" in proc.stderr
+    assert "ConnectionError" not in proc.stderr
+
+
+@pytest.mark.real_model
+@pytest.mark.slow
+def test_llm_serve_exits_1_with_the_reason_when_the_model_dies_on_its_first_answer(tmp_path: Path) -> None:
+    port = str(free_port())
+    proc = _run_cli(["llm", "serve", "--port", port], _env_without_model(**{CRASH_ENV: "first_completion"}), 300)
+    assert proc.returncode == 1
+    assert "killed by signal SIGSEGV" in proc.stderr
+    assert "what to do" in proc.stderr
+    assert not port_is_open("127.0.0.1", int(port))
+
+
+@pytest.mark.real_model  # a fake model server on 127.0.0.1, reached by the demo's subprocess
+@pytest.mark.slow
+def test_demo_exits_3_when_an_alert_failed(tmp_path: Path, aws_env: str) -> None:
+    def fail_decisions(body: dict[str, Any]) -> tuple[int, bytes]:
+        return (503, b'{"error": {"message": "overloaded"}}') if "tools" in body else ok_text(body)
+
+    httpx.post(f"{aws_env}/moto-api/reset", timeout=10)
+    with FakeOpenAI(completion=fail_decisions) as fake:
+        env = _env_without_model(AWS_ENDPOINT_URL=aws_env, OPENAI_BASE_URL=fake.base_url, COSTGUARD_MODEL="m")
+        proc = _run_cli(["demo", "--json", "--workdir", str(tmp_path / "demo")], env)
+    assert proc.returncode == 3, proc.stderr[-3000:]
+    result = json.loads(proc.stdout)
+    statuses = {o["status"] for o in result["outcomes"]}
+    assert statuses == {"failed"}, statuses
+    assert {o["error_class"] for o in result["outcomes"]} == {"ModelUnavailable"}
+
+
+@pytest.mark.real_model  # a fake model server on 127.0.0.1
+def test_demo_exits_1_when_the_configured_model_server_cannot_answer(tmp_path: Path, aws_env: str) -> None:
+    with FakeOpenAI(completion=lambda body: (500, b"no model loaded")) as fake:
+        env = _env_without_model(AWS_ENDPOINT_URL=aws_env, OPENAI_BASE_URL=fake.base_url, COSTGUARD_MODEL="m")
+        proc = _run_cli(["demo", "--json", "--workdir", str(tmp_path / "demo")], env, timeout=120)
+    assert proc.returncode == 1
+    assert proc.stdout == ""
+    assert "is up but cannot answer" in proc.stderr
+    assert "HTTP 500: no model loaded" in proc.stderr

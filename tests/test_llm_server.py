@@ -12,16 +12,21 @@ from langchain_core.messages import HumanMessage, SystemMessage
 from langchain_openai import ChatOpenAI
 
 from costguard.state import Alert, Decision
+from costguard.tools.llama_launcher import CRASH_ENV, VARIANT_ENV
 from costguard.tools.llm import SYSTEM_PROMPT, decision_schema, render_data, structured
 from costguard.tools.llm_server import (
+    LAUNCHER,
     MODEL_ALIAS,
     MODEL_FILENAME,
     LocalModelServer,
     ModelServerError,
+    describe_exit,
     find_model_file,
     is_healthy,
     port_is_open,
+    probe_completion,
 )
+from tests.conftest import RealModelCallError
 
 
 def test_find_model_file_finds_the_shipped_gguf() -> None:
@@ -78,6 +83,69 @@ def test_command_binds_to_loopback_with_all_cores_by_default() -> None:
 
 def test_is_healthy_is_false_when_nothing_listens() -> None:
     assert not is_healthy("http://127.0.0.1:9/v1", timeout_s=0.5)
+
+
+def test_the_server_runs_through_the_launcher_that_loads_the_cpu_backend() -> None:
+    command = LocalModelServer(Path("m.gguf")).command(Path("m.gguf"), 8123)
+    assert command[1:3] == ["-m", LAUNCHER]
+
+
+@pytest.mark.parametrize(
+    ("code", "said"),
+    [
+        (-11, "killed by signal SIGSEGV (exit code -11)"),
+        (-4, "killed by signal SIGILL (exit code -4)"),
+        (2, "exited with code 2"),
+    ],
+)
+def test_how_a_server_died_is_said_in_words(code: int, said: str) -> None:
+    assert describe_exit(code) == said
+
+
+def test_unit_tests_cannot_reach_a_model_even_through_the_probe() -> None:
+    with pytest.raises(RealModelCallError):
+        probe_completion("http://127.0.0.1:9/v1", "m", timeout_s=0.5)
+
+
+@pytest.mark.real_model
+def test_the_probe_says_what_is_wrong_with_a_server_that_talks_nonsense(tmp_path: Path) -> None:
+    from tests.fake_openai import FakeOpenAI
+
+    with (
+        FakeOpenAI(completion=lambda body: (200, b"<html>not json</html>")) as fake,
+        pytest.raises(ModelServerError, match="not an OpenAI chat completion"),
+    ):
+        probe_completion(fake.base_url, "m", timeout_s=5)
+    with FakeOpenAI(completion=lambda body: (500, b"boom")) as fake, pytest.raises(ModelServerError, match="HTTP 500"):
+        probe_completion(fake.base_url, "m", timeout_s=5)
+    with FakeOpenAI() as fake:
+        assert probe_completion(fake.base_url, "m", timeout_s=5) == "OK"
+
+
+@pytest.mark.real_model
+@pytest.mark.slow
+def test_a_server_that_dies_on_its_first_answer_is_not_ready(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(CRASH_ENV, "first_completion")
+    server = LocalModelServer(log_path=tmp_path / "server.log")
+    started = time.monotonic()
+    with pytest.raises(ModelServerError) as caught:
+        server.start()
+    assert time.monotonic() - started < 60
+    message = str(caught.value)
+    assert "died answering its first completion: killed by signal SIGSEGV (exit code -11)" in message
+    assert f"log: {tmp_path / 'server.log'}" in message
+    assert "OPENAI_BASE_URL" in message  # what to do
+    assert "llama.cpp CPU backend:" in message  # the log's tail says which backend was loaded
+    assert not server.running
+
+
+@pytest.mark.real_model
+@pytest.mark.slow
+def test_an_unknown_cpu_variant_is_refused_at_start(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(VARIANT_ENV, "sapphirerapids")  # the AMX variant is not shipped: it crashes
+    with pytest.raises(ModelServerError, match="no such variant") as caught:
+        LocalModelServer(log_path=tmp_path / "server.log").start()
+    assert "exited with code 2 during start-up" in str(caught.value)
 
 
 @pytest.mark.real_model

