@@ -30,7 +30,7 @@ from langgraph.types import Command, interrupt
 
 from bench.fakes import FakeCloud
 from costguard.state import Alert
-from costguard.tools.llm import SYSTEM_PROMPT
+from costguard.tools.llm.model import SYSTEM_PROMPT
 
 DECISION_SCHEMA: dict[str, Any] = {
     "title": "decision",

@@ -52,9 +52,9 @@ from bench.naive import Intent, NaiveAgent
 from bench.report import RESULTS, machine, write
 from bench.stats import wilson
 from bench.workloads import scratch
+from costguard.sandbox.scripted_model import ScriptedChatModel
 from costguard.state import Phase
 from costguard.tools.pricing import load_price_list
-from costguard.tools.scripted_model import ScriptedChatModel
 
 Fault = Literal["none", "wrong_action", "wrong_instance", "garbage", "throttle", "timeout"]
 FAULTS: tuple[Fault, ...] = ("wrong_action", "wrong_instance", "garbage", "throttle", "timeout")

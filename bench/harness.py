@@ -7,7 +7,6 @@ fault plan says this alert's first answer is a mistake.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import re
 import threading
@@ -20,13 +19,16 @@ from typing import Any, Literal
 from langchain_core.messages import BaseMessage
 
 from bench.fakes import FakeCloud, Member
-from costguard.context import Deps
-from costguard.graph.builder import compile_graph, sqlite_checkpointer
+from costguard.app.runner import CheckpointMode, CostGuard
+from costguard.app.wiring import build_deps
+from costguard.graph.builder import compile_graph
+from costguard.graph.checkpoint import sqlite_checkpointer
 from costguard.policy import Policy
-from costguard.service import CostGuard, Durability
+from costguard.sandbox.scripted_model import Answer, ScriptedChatModel
+from costguard.settings import Settings
 from costguard.state import Phase
-from costguard.tools.ledger import Store
-from costguard.tools.scripted_model import Answer, ScriptedChatModel
+from costguard.tools.store import Store
+from costguard.tools.telemetry import Telemetry
 
 ModelFault = Literal["wrong_action", "wrong_instance", "garbage"]
 _DATA = re.compile(r"<alert_data>\s*(.*?)\s*</alert_data>", re.DOTALL)
@@ -105,17 +107,6 @@ class NullNotifier:
         self.count += 1
 
 
-def telemetry_for(store: Store) -> Any | None:
-    """The telemetry the CLI wires in (`SqliteTelemetry`: step/model-call rows, decision cache), if this tree has it."""
-    if "telemetry" not in {f.name for f in dataclasses.fields(Deps)}:
-        return None
-    try:
-        from costguard.tools.telemetry import SqliteTelemetry
-    except ImportError:
-        return None
-    return SqliteTelemetry(store)
-
-
 @dataclass
 class Built:
     guard: CostGuard
@@ -135,24 +126,23 @@ def build_costguard(
     phase: Phase = "autonomous",
     approvers: tuple[str, ...] = ("bench@example.com",),
     telemetry: bool = True,
-    durability: Durability = "exit",
+    durability: CheckpointMode = "exit",
 ) -> Built:
-    """CostGuard as the CLI builds it (bootstrap.build_deps), with the fake cloud and the scripted model."""
+    """CostGuard as the CLI builds it (costguard.app.wiring), with the fake cloud and the scripted model."""
     store = Store(db)
     notifier = NullNotifier()
-    kwargs: dict[str, Any] = {
-        "model": model,
-        "cloud": cloud,
-        "store": store,
-        "notifier": notifier,
-        "policy": Policy(phase=phase, approvers=approvers),
-    }
-    tele = telemetry_for(store) if telemetry else None
-    if tele is not None:
-        kwargs["telemetry"] = tele
-    deps = Deps(**kwargs)
+    deps = build_deps(
+        Settings(COSTGUARD_DB=db),
+        Policy(phase=phase, approvers=approvers),
+        model=model,
+        cloud=cloud,
+        store=store,
+        notifier=notifier,
+        telemetry=None if telemetry else Telemetry(),
+        method="function_calling",
+    )
     guard = CostGuard(compile_graph(sqlite_checkpointer(db)), deps, durability=durability)
-    return Built(guard, model, store, cloud, notifier, db, type(tele).__name__ if tele is not None else "none")
+    return Built(guard, model, store, cloud, notifier, db, type(deps.telemetry).__name__)
 
 
 def close(built: Built) -> None:
@@ -174,7 +164,7 @@ def cli_logging(level: int | None = None) -> None:
     import logging
     import os
 
-    from costguard.run import configure_logging
+    from costguard.app.logs import configure_logging
 
     global _DEVNULL  # noqa: PLW0603
     if _DEVNULL is None:
@@ -184,7 +174,7 @@ def cli_logging(level: int | None = None) -> None:
 
 @dataclass(frozen=True)
 class WorkerGuard:
-    """Builds costguard over a fake cloud of `members` in a worker process (costguard.parallel)."""
+    """Builds costguard over a fake cloud of `members` in a worker process (costguard.app.workers)."""
 
     members: tuple[Member, ...]
     db: Path

@@ -40,8 +40,8 @@ from bench.harness import Built, RuleModel, build_costguard, cli_logging, close
 from bench.report import machine, write
 from bench.stats import Stat
 from bench.workloads import idle_fleet, scratch, time_plain
-from costguard.service import Durability
-from costguard.tools.scripted_model import ScriptedChatModel
+from costguard.app.runner import CheckpointMode
+from costguard.sandbox.scripted_model import ScriptedChatModel
 
 # (module, qualified attribute, part)
 PARTS: tuple[tuple[str, str, str], ...] = (
@@ -50,19 +50,19 @@ PARTS: tuple[tuple[str, str, str], ...] = (
     ("langgraph.checkpoint.sqlite", "SqliteSaver.get_tuple", "checkpoint read (get_tuple)"),
     ("langgraph.checkpoint.serde.jsonplus", "JsonPlusSerializer.dumps_typed", "checkpoint serialization"),
     ("langgraph.checkpoint.serde.jsonplus", "JsonPlusSerializer.loads_typed", "checkpoint serialization"),
-    ("costguard.tools.ledger", "Store.connect", "Store: open connection + 3 PRAGMAs"),
-    ("costguard.tools.ledger", "Store.set_thread", "Store: thread index"),
-    ("costguard.tools.ledger", "Store.thread", "Store: thread index"),
-    ("costguard.tools.ledger", "Store.audit", "Store: ledger + audit"),
-    ("costguard.tools.ledger", "Store.record_intent", "Store: ledger + audit"),
-    ("costguard.tools.ledger", "Store.confirm", "Store: ledger + audit"),
-    ("costguard.tools.ledger", "Store.ledger_get", "Store: ledger + audit"),
+    ("costguard.tools.store", "Store.connect", "Store: open connection + 3 PRAGMAs"),
+    ("costguard.tools.store", "Store.set_thread", "Store: thread index"),
+    ("costguard.tools.store", "Store.thread", "Store: thread index"),
+    ("costguard.tools.store", "Store.audit", "Store: ledger + audit"),
+    ("costguard.tools.store", "Store.record_intent", "Store: ledger + audit"),
+    ("costguard.tools.store", "Store.confirm", "Store: ledger + audit"),
+    ("costguard.tools.store", "Store.ledger_get", "Store: ledger + audit"),
     ("costguard.tools.telemetry", "SqliteTelemetry.step", "telemetry (step / model-call rows, cache)"),
     ("costguard.tools.telemetry", "SqliteTelemetry.model_call", "telemetry (step / model-call rows, cache)"),
     ("costguard.tools.telemetry", "SqliteTelemetry.cached_decision", "telemetry (step / model-call rows, cache)"),
     ("costguard.tools.telemetry", "SqliteTelemetry.remember_decision", "telemetry (step / model-call rows, cache)"),
     ("structlog._base", "BoundLoggerBase._proxy_to_logger", "logging (structlog JSON lines)"),
-    ("costguard.tools.scripted_model", "ScriptedChatModel._generate", "the model itself (scripted, 0 latency)"),
+    ("costguard.sandbox.scripted_model", "ScriptedChatModel._generate", "the model itself (scripted, 0 latency)"),
     ("costguard.policy", "evaluate", "policy rails (evaluate)"),
     ("bench.fakes", "FakeCloud.describe", "fake cloud"),
     ("bench.fakes", "FakeCloud.snapshot", "fake cloud"),
@@ -136,9 +136,9 @@ def _resolve(module: str, qualname: str) -> tuple[Any, str] | None:
 def attributed(att: Attribution) -> Iterator[None]:
     """Install the wrappers of PARTS, the node bodies, the structured-output call and the service."""
     from costguard import policy
+    from costguard.app.runner import CostGuard
     from costguard.graph import builder
     from costguard.nodes import analyze, validate
-    from costguard.service import CostGuard
 
     with contextlib.ExitStack() as stack:
         for module, qualname, part in PARTS:
@@ -174,7 +174,7 @@ class Variant:
     name: str
     log_level: int = logging.INFO
     telemetry: bool = True
-    durability: Durability = "exit"  # CostGuard's, as shipped
+    durability: CheckpointMode = "exit"  # CostGuard's, as shipped
     boundary: bool = True  # False: one invoke, no durable checkpoint before execute (not safe: a what-if)
 
 

@@ -31,12 +31,12 @@ from bench.fakes import KINDS, FakeCloud, Member, make_fleet
 from bench.harness import RuleModel, WorkerGuard, build_costguard, close
 from bench.report import Row
 from bench.stats import Stat, percentile, ratios
+from costguard.app.runner import CheckpointMode
+from costguard.app.workers import process_in_workers
 from costguard.nodes.analyze import build_messages
-from costguard.parallel import process_in_workers
-from costguard.service import Durability
+from costguard.sandbox.scripted_model import ScriptedChatModel
 from costguard.state import CostState, Outcome, ReviewResponse
 from costguard.tools.pricing import load_price_list
-from costguard.tools.scripted_model import ScriptedChatModel
 
 
 @dataclass(frozen=True)
@@ -78,7 +78,7 @@ def idle_fleet(n: int, seed: int, prefix: str = "a") -> list[Member]:
 
 
 def time_costguard(
-    fleet: list[Member], root: Path | None, *, expect: str = "executed", durability: Durability = "exit"
+    fleet: list[Member], root: Path | None, *, expect: str = "executed", durability: CheckpointMode = "exit"
 ) -> float:
     """Seconds to process the fleet's alerts one by one through CostGuard.process."""
     with scratch(root) as d:
@@ -685,7 +685,7 @@ class Tokenizer:
         try:
             import llama_cpp
 
-            from costguard.tools.llm_server import find_model_file
+            from costguard.tools.llm.model_file import find_model_file
 
             with open(os.devnull, "w", encoding="utf-8") as sink, contextlib.redirect_stderr(sink):
                 self._llama = llama_cpp.Llama(model_path=str(find_model_file()), vocab_only=True, verbose=False)
@@ -877,9 +877,10 @@ def dispatch_vs_floor(
     One server at a time (an idle llama.cpp server's threads spin for a while after each answer and would
     slow the other on 2 cores), in chunks of `chunk` alerts, the order swapped every chunk.
     """
-    from costguard.tools.llama_launcher import VARIANT_ENV
-    from costguard.tools.llm import decision_schema, structured
-    from costguard.tools.llm_server import LocalModelServer, ModelServerError
+    from costguard.errors import ModelServerError
+    from costguard.tools.llm.launcher import VARIANT_ENV
+    from costguard.tools.llm.model import decision_schema, structured
+    from costguard.tools.llm.server import LocalModelServer
 
     chosen: dict[str, float] = {}
     floor: dict[str, float] = {}
@@ -913,9 +914,10 @@ def local_model(per_kind: int, log: Callable[[str], None], budget_s: float = 240
     from langchain_core.messages import HumanMessage
     from pydantic import ValidationError
 
+    from costguard.errors import ModelServerError
     from costguard.state import Decision
-    from costguard.tools.llm import decision_schema, structured
-    from costguard.tools.llm_server import LocalModelServer, ModelServerError
+    from costguard.tools.llm.model import decision_schema, structured
+    from costguard.tools.llm.server import LocalModelServer
 
     fleet = make_fleet(per_kind * 5, random.Random(71), prefix="m", kinds=tuple(KINDS))
     cloud = FakeCloud.of(m.instance for m in fleet)

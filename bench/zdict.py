@@ -18,22 +18,22 @@ from pathlib import Path
 from bench.fakes import FakeCloud
 from bench.harness import RuleModel, build_costguard, cli_logging, close
 from bench.workloads import mixed_fleet
-from costguard.graph import builder
-from costguard.tools.scripted_model import ScriptedChatModel
+from costguard.graph import checkpoint
+from costguard.sandbox.scripted_model import ScriptedChatModel
 
-DATA = Path(builder.__file__).resolve().parent.parent / "data"
+DATA = Path(checkpoint.__file__).resolve().parent.parent / "data"
 MAX_BYTES = 30_000  # within zlib's 32 KB window
 
 
 def sample_checkpoints() -> list[bytes]:
     captured: list[bytes] = []
-    real = builder.Zlib.encrypt
+    real = checkpoint.Zlib.encrypt
 
-    def capture(self: builder.Zlib, plaintext: bytes) -> tuple[str, bytes]:
+    def capture(self: checkpoint.Zlib, plaintext: bytes) -> tuple[str, bytes]:
         captured.append(plaintext)
         return real(self, plaintext)
 
-    builder.Zlib.encrypt = capture  # type: ignore[method-assign]
+    checkpoint.Zlib.encrypt = capture  # type: ignore[method-assign]
     try:
         fleet = mixed_fleet(30, 20261125, "z")
         with tempfile.TemporaryDirectory() as d:
@@ -42,7 +42,7 @@ def sample_checkpoints() -> list[bytes]:
             list(built.guard.process([m.alert for m in fleet]))
             close(built)
     finally:
-        builder.Zlib.encrypt = real  # type: ignore[method-assign]
+        checkpoint.Zlib.encrypt = real  # type: ignore[method-assign]
     return [blob for blob in captured if len(blob) > 1000]
 
 

@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+Method = Literal["function_calling", "json_schema", "json_mode"]  # how a model is asked for structured output
 StructuredMethod = Literal["auto", "function_calling", "json_schema", "json_mode"]
 
 

@@ -41,9 +41,14 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+def validation_problems(exc: ValidationError, whole: str = "value") -> str:
+    """A ValidationError as one line: `field: problem; field: problem` (`whole` names a problem of the whole)."""
+    return "; ".join(f"{'.'.join(str(p) for p in err['loc']) or whole}: {err['msg']}" for err in exc.errors())
+
+
 def alert_problems(exc: ValidationError) -> str:
-    """A ValidationError of an alert as one line: `field: problem; field: problem`."""
-    return "; ".join(f"{'.'.join(str(p) for p in err['loc']) or 'alert'}: {err['msg']}" for err in exc.errors())
+    """A ValidationError of an alert as one line."""
+    return validation_problems(exc, "alert")
 
 
 def thread_id_for(alert_id: str) -> str:
@@ -114,6 +119,20 @@ class Decision(_Strict):
     reasoning: str = Field(max_length=4000)
     parameters: DecisionParameters
     requires_approval: bool
+
+
+UNUSABLE_PREFIX = "model answer unusable: "
+
+
+def unusable_decision(instance_id: str, why: str) -> Decision:
+    """What an unusable model answer becomes: `investigate` at confidence 0, so the rails send it on."""
+    return Decision(
+        action="investigate",
+        confidence=0.0,
+        reasoning=f"{UNUSABLE_PREFIX}{why}"[:4000],
+        parameters=DecisionParameters(instance_id=instance_id),
+        requires_approval=True,
+    )
 
 
 class Verdict(_Strict):

@@ -30,14 +30,15 @@ from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.types import Command
 
 from costguard.context import Deps
-from costguard.graph.builder import build_graph, serializer, sqlite_checkpointer
+from costguard.graph.builder import build_graph
+from costguard.graph.checkpoint import serializer, sqlite_checkpointer
 from costguard.policy import Policy
+from costguard.sandbox.emulator import MotoServer
+from costguard.sandbox.scripted_model import ScriptedChatModel
 from costguard.state import Alert, ReviewResponse, thread_id_for
 from costguard.tools.cloud import Ec2Cloud
-from costguard.tools.emulator import MotoServer
-from costguard.tools.ledger import Store
 from costguard.tools.notify import WebhookNotifier
-from costguard.tools.scripted_model import ScriptedChatModel
+from costguard.tools.store import Store
 
 REVIEWER = "alice@example.com"
 

@@ -10,7 +10,7 @@ pip caches the built wheel by the sdist alone, so a changed `CMAKE_ARGS` silentl
 
 The recipe here: never `-march=native`; the CPU backend built as runtime-dispatched modules, one per
 instruction set (`CPU_VARIANTS`: AVX2 up to AVX-512 with VNNI and BF16, no AMX), so one wheel runs on any
-x86-64 CPU with AVX2 and picks the best module at start (costguard.tools.llama_launcher loads it); only the
+x86-64 CPU with AVX2 and picks the best module at start (costguard.tools.llm.launcher loads it); only the
 libraries the server needs (no multimodal library, no common library, no tools).
 
 The wheel is cached under `$COSTGUARD_WHEEL_CACHE` (default `~/.cache/costguard/wheels`) by a key made of

@@ -17,17 +17,17 @@ import pytest
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.checkpoint.memory import InMemorySaver
 
-from costguard.context import Deps
-from costguard.graph.builder import compile_graph, serializer, sqlite_checkpointer
+from costguard.app.runner import CheckpointMode, CostGuard
+from costguard.app.wiring import build_deps
+from costguard.graph.builder import compile_graph
+from costguard.graph.checkpoint import serializer, sqlite_checkpointer
 from costguard.policy import Policy
-from costguard.service import CostGuard, Durability
+from costguard.sandbox.emulator import MotoServer
+from costguard.sandbox.scripted_model import Answer, ScriptedChatModel
+from costguard.settings import Settings
 from costguard.tools.cloud import Ec2Cloud
-from costguard.tools.emulator import MotoServer
-from costguard.tools.ledger import Store
 from costguard.tools.notify import WebhookNotifier
-from costguard.tools.pricing import load_price_list
-from costguard.tools.scripted_model import Answer, ScriptedChatModel
-from costguard.tools.telemetry import SqliteTelemetry
+from costguard.tools.store import Store
 
 if TYPE_CHECKING:
     from mypy_boto3_cloudwatch.type_defs import MetricDatumTypeDef
@@ -218,31 +218,25 @@ def make_harness(saver_kind: str, tmp_path: Path, session: boto3.Session, aws_en
         policy: Policy | None = None,
         cloud_url: str | None = None,
         webhook: str | None = None,
-        durability: Durability | None = None,
+        durability: CheckpointMode | None = None,
         **policy_kw: Any,
     ) -> Harness:
         db = tmp_path / "costguard.db"
         checkpointer: BaseCheckpointSaver[str] = (
             InMemorySaver(serde=serializer()) if saver_kind == "memory" else sqlite_checkpointer(db)
         )
-        mode: Durability = durability or ("sync" if saver_kind == "sqlite-sync" else "exit")
+        mode: CheckpointMode = durability or ("sync" if saver_kind == "sqlite-sync" else "exit")
         model = ScriptedChatModel(script=script)
         store = Store(db)
         clock = Clock()
         sink = tmp_path / "alerts.jsonl"
         base = policy or Policy(approvers=(APPROVER,), **policy_kw)
-        deps = Deps(
-            model=model,
-            cloud=Ec2Cloud(
-                session, default_region=REGION, endpoint_url=cloud_url or aws_env, poll_interval_s=0.05, clock=clock
-            ),
-            store=store,
-            telemetry=SqliteTelemetry(store),
-            notifier=WebhookNotifier(webhook, sink),
-            policy=base,
-            prices=load_price_list(),
-            clock=clock,
+        cloud = Ec2Cloud(
+            session, default_region=REGION, endpoint_url=cloud_url or aws_env, poll_interval_s=0.05, clock=clock
         )
+        settings = Settings(COSTGUARD_DB=db, COSTGUARD_ALERT_WEBHOOK=webhook)
+        notifier = WebhookNotifier(webhook, sink)
+        deps = build_deps(settings, base, model=model, cloud=cloud, store=store, notifier=notifier, clock=clock)
         guard = CostGuard(compile_graph(checkpointer), deps, durability=mode)
         return Harness(guard, model, store, clock, sink, db)
 

@@ -11,8 +11,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from costguard.app.batch import invalid_outcome, parse_alert_line, read_alerts
 from costguard.errors import InvalidAlert
-from costguard.service import invalid_outcome, parse_alert_line, read_alerts
 from costguard.state import Alert
 
 GOOD = {"alert_id": "a-1", "instance_id": "i-0123456789abcdef0", "monthly_cost_usd": 12.5}

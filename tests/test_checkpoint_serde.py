@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import pytest
 from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 
-from costguard.graph.builder import STATE_MODELS, ZDICT, Zlib, load_dictionaries, serializer
+from costguard.graph.checkpoint import STATE_MODELS, ZDICT, Zlib, load_dictionaries, serializer
 from costguard.state import Alert, Outcome
 
 ALERT = Alert(alert_id="a-1", instance_id="i-0123456789abcdef0", monthly_cost_usd=42.5)

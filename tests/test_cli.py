@@ -143,7 +143,7 @@ def test_bad_policy_is_a_usage_error(tmp_path: Path, aws_env: str) -> None:
 
 
 def test_unreachable_cloud_fails_cleanly_with_exit_code_3(tmp_path: Path, aws_env: str) -> None:
-    from costguard.tools.emulator import free_port
+    from costguard.tools.net import free_port
 
     alerts = tmp_path / "a.jsonl"
     alerts.write_text(json.dumps({"alert_id": "x", "instance_id": "i-0123456789abcdef0"}) + "\n")

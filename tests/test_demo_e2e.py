@@ -15,8 +15,8 @@ from typing import Any
 import httpx
 import pytest
 
-from costguard.tools.llama_launcher import CRASH_ENV
-from costguard.tools.llm_server import free_port, port_is_open
+from costguard.tools.llm.launcher import CRASH_ENV
+from costguard.tools.net import free_port, port_is_open
 from tests.conftest import state_of
 from tests.fake_openai import FakeOpenAI, ok_text
 

@@ -11,10 +11,10 @@ import boto3
 import httpx
 import pytest
 
-from costguard.fleet import DEMO_TAG, FLEET, FleetInstance, all_tags, by_name, seed_fleet
-from costguard.observe import IDLE_KIND, UNKNOWN_KIND, scan, write_jsonl
+from costguard.app.batch import parse_alert_line
+from costguard.app.scan import IDLE_KIND, UNKNOWN_KIND, scan, write_jsonl
 from costguard.policy import Policy, is_critical, is_database, is_production
-from costguard.service import parse_alert_line
+from costguard.sandbox.fleet import DEMO_TAG, FLEET, FleetInstance, all_tags, by_name, seed_fleet
 from costguard.state import Alert
 from costguard.tools.cloud import Ec2Cloud
 from costguard.tools.pricing import load_price_list

@@ -11,21 +11,14 @@ import pytest
 from langchain_core.messages import HumanMessage, SystemMessage
 from langchain_openai import ChatOpenAI
 
+from costguard.errors import ModelServerError
 from costguard.state import Alert, Decision
-from costguard.tools.llama_launcher import CRASH_ENV, VARIANT_ENV
-from costguard.tools.llm import SYSTEM_PROMPT, decision_schema, render_data, structured
-from costguard.tools.llm_server import (
-    LAUNCHER,
-    MODEL_ALIAS,
-    MODEL_FILENAME,
-    LocalModelServer,
-    ModelServerError,
-    describe_exit,
-    find_model_file,
-    is_healthy,
-    port_is_open,
-    probe_completion,
-)
+from costguard.tools.llm.launcher import CRASH_ENV, VARIANT_ENV
+from costguard.tools.llm.model import SYSTEM_PROMPT, decision_schema, render_data, structured
+from costguard.tools.llm.model_file import MODEL_ALIAS, MODEL_FILENAME, find_model_file
+from costguard.tools.llm.probe import describe_exit, is_healthy, probe_completion
+from costguard.tools.llm.server import LAUNCHER, LocalModelServer
+from costguard.tools.net import port_is_open
 from tests.conftest import RealModelCallError
 
 

@@ -14,8 +14,8 @@ import pytest
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from costguard.metrics import collect, registry_for
-from costguard.service import batch_report
+from costguard.app.batch import batch_report
+from costguard.app.metrics import collect, registry_for
 from costguard.state import Alert, ReviewResponse
 from tests.conftest import APPROVER, Harness, decision, launch, snapshots_of, state_of
 from tests.faultproxy import DENIED, FaultPlan, FaultProxy

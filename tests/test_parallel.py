@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
-from costguard.errors import InvalidAlert
-from costguard.parallel import WorkerDied, process_in_workers
-from costguard.service import CostGuard
+from costguard.app.runner import CostGuard
+from costguard.app.workers import process_in_workers
+from costguard.errors import InvalidAlert, WorkerDied
 from costguard.state import Alert
 from tests.conftest import APPROVER, cli_env, launch, snapshots_of, state_of
 from tests.test_cli import costguard, json_lines
@@ -75,7 +75,8 @@ def test_only_invalid_lines_need_no_worker() -> None:
 
 SCRIPT = """
 import os, sys, time
-from costguard.parallel import WorkerDied, process_in_workers
+from costguard.app.workers import process_in_workers
+from costguard.errors import WorkerDied
 from costguard.state import Alert, Outcome
 
 class SlowGuard:

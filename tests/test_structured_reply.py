@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from langchain_core.messages import AIMessage
 
-from costguard.tools.llm import decision_schema, parse_reply, structured
-from costguard.tools.scripted_model import ScriptedChatModel
+from costguard.sandbox.scripted_model import ScriptedChatModel
+from costguard.tools.llm.model import decision_schema, parse_reply, structured
 
 ARGS = {"action": "monitor", "confidence": 0.5}
 

@@ -27,15 +27,16 @@ from langgraph.graph import END, START
 from langgraph_sdk import get_sync_client
 from langgraph_sdk.client import SyncLangGraphClient
 
+from costguard.api.graph import INTAKE, SCRIPTED_MODEL_ENV, served_deps, served_graph
 from costguard.context import Deps
+from costguard.errors import ConfigError
 from costguard.policy import Policy
+from costguard.sandbox.scripted_model import ScriptedChatModel
 from costguard.state import Plan
-from costguard.studio import INTAKE, SCRIPTED_MODEL_ENV, StudioConfigError, served_deps, served_graph
 from costguard.tools.cloud import Ec2Cloud
-from costguard.tools.emulator import free_port
-from costguard.tools.ledger import Store
+from costguard.tools.net import free_port
 from costguard.tools.notify import WebhookNotifier
-from costguard.tools.scripted_model import ScriptedChatModel
+from costguard.tools.store import Store
 from tests.conftest import APPROVER, REGION, decision, launch, snapshots_of, state_of
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -276,9 +277,9 @@ def test_served_deps_read_the_scripted_model_and_policy_from_the_environment(
     assert deps.store.path == str(tmp_path / "costguard.db")
 
     answers.write_text("[]", encoding="utf-8")
-    with pytest.raises(StudioConfigError, match="non-empty JSON list"):
+    with pytest.raises(ConfigError, match="non-empty JSON list"):
         served_deps(environ={SCRIPTED_MODEL_ENV: str(answers)})
-    with pytest.raises(StudioConfigError, match="cannot read scripted model"):
+    with pytest.raises(ConfigError, match="cannot read scripted model"):
         served_deps(environ={SCRIPTED_MODEL_ENV: str(tmp_path / "missing.json")})
 
 

@@ -11,7 +11,7 @@ import pytest
 from costguard.errors import ReviewError
 from costguard.policy import Policy
 from costguard.state import Alert, ReviewResponse
-from costguard.tools.ledger import AuditRecord, Store
+from costguard.tools.store import AuditRecord, Store
 from tests.conftest import APPROVER, Harness, decision, launch, snapshots_of, state_of, type_of
 
 HarnessFactory = Callable[..., Harness]

@@ -4,11 +4,8 @@ from __future__ import annotations
 
 from typing import Literal
 
+from costguard.errors import RoutingError
 from costguard.state import CostState
-
-
-class RoutingError(RuntimeError):
-    """The state does not say where to go: a bug, never a silent default."""
 
 
 def after_intake(state: CostState) -> Literal["gather", "__end__"]:

@@ -11,7 +11,6 @@ import time
 from datetime import timedelta
 from typing import Any
 
-import openai
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
 from langgraph.runtime import Runtime
 from pydantic import ValidationError
@@ -19,9 +18,10 @@ from pydantic import ValidationError
 from costguard.context import Deps
 from costguard.errors import ModelUnavailable
 from costguard.nodes.common import current_thread_id
-from costguard.state import CostState, Decision, DecisionParameters, Facts, canonical_json, sha256_hex
-from costguard.tools.llm import SYSTEM_PROMPT, decision_schema, render_data, structured
+from costguard.state import CostState, Decision, Facts, canonical_json, sha256_hex, unusable_decision
+from costguard.tools.llm.model import SYSTEM_PROMPT, decision_schema, render_data, structured
 from costguard.tools.pricing import PriceList
+from costguard.tools.telemetry import ModelCallRecord
 
 MAX_RAW_CHARS = 4000
 
@@ -68,16 +68,6 @@ def _raw_text(raw: object) -> str:
     return repr(raw)[:MAX_RAW_CHARS]
 
 
-def fallback(instance_id: str, why: str) -> Decision:
-    return Decision(
-        action="investigate",
-        confidence=0.0,
-        reasoning=f"model answer unusable: {why}"[:4000],
-        parameters=DecisionParameters(instance_id=instance_id),
-        requires_approval=True,
-    )
-
-
 def estimate_tokens(text: str) -> int:
     """~4 characters a token: used only when the server reports no usage (no tokenizer download)."""
     return max(1, -(-len(text) // 4))
@@ -106,14 +96,9 @@ def analyze(state: CostState, runtime: Runtime[Deps]) -> dict[str, Any]:
     cached = deps.telemetry.cached_decision(key, ttl, now)
     if cached is not None and cached.parameters.instance_id == alert.instance_id:
         deps.telemetry.model_call(
-            thread_id,
-            model=model_name,
-            prompt_hash=key,
-            prompt_tokens=0,
-            completion_tokens=0,
-            latency_s=0.0,
-            schema_valid=True,
-            cached=True,
+            ModelCallRecord(
+                thread_id, model_name, key, 0.0, schema_valid=True, prompt_tokens=0, completion_tokens=0, cached=True
+            )
         )
         return {"decision": cached, "raw_model_output": None}
 
@@ -122,42 +107,35 @@ def analyze(state: CostState, runtime: Runtime[Deps]) -> dict[str, Any]:
     try:
         reply = runnable.invoke(messages)
     except Exception as exc:
+        cause = exc.__cause__ if isinstance(exc, ModelUnavailable) and exc.__cause__ is not None else exc
         deps.telemetry.model_call(
-            thread_id,
-            model=model_name,
-            prompt_hash=key,
-            prompt_tokens=None,
-            completion_tokens=None,
-            latency_s=time.perf_counter() - started,
-            schema_valid=False,
-            error=type(exc).__name__,
+            ModelCallRecord(
+                thread_id,
+                model_name,
+                key,
+                time.perf_counter() - started,
+                schema_valid=False,
+                error=type(cause).__name__,
+            )
         )
-        if isinstance(
-            exc,
-            openai.APIConnectionError
-            | openai.RateLimitError
-            | openai.InternalServerError
-            | TimeoutError
-            | ConnectionError,
-        ):
-            raise ModelUnavailable(f"{type(exc).__name__}: {exc}") from exc
         raise
     latency = time.perf_counter() - started
     raw = _raw_text(reply.get("raw"))
     decision, problem = _validated(reply, alert.instance_id)
     prompt_tokens, completion_tokens = _usage(reply.get("raw"), messages, raw)
     deps.telemetry.model_call(
-        thread_id,
-        model=model_name,
-        prompt_hash=key,
-        prompt_tokens=prompt_tokens,
-        completion_tokens=completion_tokens,
-        latency_s=latency,
-        schema_valid=problem is None,
+        ModelCallRecord(
+            thread_id,
+            model_name,
+            key,
+            latency,
+            schema_valid=decision is not None,
+            prompt_tokens=prompt_tokens,
+            completion_tokens=completion_tokens,
+        )
     )
-    if problem is not None:
-        return {"decision": fallback(alert.instance_id, problem), "raw_model_output": raw}
-    assert decision is not None
+    if decision is None:
+        return {"decision": unusable_decision(alert.instance_id, problem or "no decision"), "raw_model_output": raw}
     deps.telemetry.remember_decision(key, decision, now)
     # a usable answer is the decision itself: the raw reply is kept only when it could not be used
     return {"decision": decision, "raw_model_output": None}

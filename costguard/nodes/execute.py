@@ -1,7 +1,7 @@
 """execute: re-check the rails on fresh facts, then snapshot and act, exactly once per plan.
 
-Every effect is ledgered: its intent is written before the call and its result after, each in
-one transaction with its audit record. A re-run (retry, resume, crash) reads the ledger and
+Every effect is ledgered (tools.store.once): its intent is written before the call and its result after,
+each in one transaction with its audit record. A re-run (retry, resume, crash) reads the ledger and
 reconciles with the cloud instead of acting again:
 - snapshot: the snapshots carry the idempotency key as a tag; volumes that have one get no second;
 - stop: an instance already `stopped`/`stopping` is not stopped again;
@@ -17,11 +17,11 @@ from typing import Any
 from langgraph.runtime import Runtime
 
 from costguard.context import Deps
-from costguard.errors import CloudPermissionError, CriticalError, RailTrippedAtExecution
+from costguard.errors import CloudPermissionError, CriticalError, InternalError, RailTrippedAtExecution
 from costguard.policy import recheck_at_execution
 from costguard.state import Approval, CostState, Facts, Plan, Result
-from costguard.tools.crashpoints import crashpoint
-from costguard.tools.ledger import AuditRecord, generation_step, idempotency_key
+from costguard.tools.store import AuditRecord, generation_step, idempotency_key
+from costguard.tools.store.once import LedgerStep, run_once
 
 
 def _audit(
@@ -40,14 +40,25 @@ def _audit(
     )
 
 
+def _step(plan: Plan, name: str, generation: int) -> LedgerStep:
+    step = generation_step(name, generation)
+    key = idempotency_key(plan.thread_id, plan.digest, step)
+    return LedgerStep(key=key, thread_id=plan.thread_id, digest=plan.digest, step=step, instance_id=plan.instance_id)
+
+
+def _target(plan: Plan) -> str:
+    if plan.target_instance_type is None:
+        raise InternalError(f"resize plan {plan.digest} has no target type")
+    return plan.target_instance_type
+
+
 def _dry_run(deps: Deps, plan: Plan, fresh: Facts, approval: Approval | None) -> dict[str, Any]:
     key = idempotency_key(plan.thread_id, plan.digest, "dry_run")
     deps.cloud.snapshot(fresh, key, dry_run=True)
     if plan.action == "shutdown":
         deps.cloud.stop(plan.instance_id, plan.region, dry_run=True)
     else:
-        assert plan.target_instance_type is not None
-        deps.cloud.resize(plan.instance_id, plan.region, plan.target_instance_type, start_after=False, dry_run=True)
+        deps.cloud.resize(plan.instance_id, plan.region, _target(plan), start_after=False, dry_run=True)
     why = "dry-run mode" if deps.policy.dry_run else "no approval for this plan"
     reason = f"DryRun {plan.action} accepted by the EC2 API ({why}); nothing changed"
     deps.store.audit(_audit(plan, approval, "dry_run", "dry_run_ok", reason, key=f"dry_run:{key}"))
@@ -69,31 +80,28 @@ def _critical(
 
 def execute(state: CostState, runtime: Runtime[Deps]) -> dict[str, Any]:
     deps = runtime.context
-    plan = state["plan"]
-    assert plan is not None, "execute needs a plan"
+    plan = state.get("plan")
+    if plan is None:
+        raise InternalError("execute was reached without a plan")
     approval = state.get("approval")
-    approved = approval is not None and approval.digest == plan.digest
     fresh = deps.cloud.describe(plan.instance_id, plan.region)
 
     generation = deps.store.undo_generation(plan.thread_id, plan.digest)  # > 0: executed again after an undo
-    snap_step, act_step = generation_step("snapshot", generation), generation_step(plan.action, generation)
-    snap_key = idempotency_key(plan.thread_id, plan.digest, snap_step)
-    act_key = idempotency_key(plan.thread_id, plan.digest, act_step)
-    act_entry = deps.store.ledger_get(act_key)
-
-    if act_entry is None:
+    snap_step, act_step = _step(plan, "snapshot", generation), _step(plan, plan.action, generation)
+    if deps.store.ledger_get(act_step.key) is None:
         # nothing was done yet: the rails decide on what the cloud says now
         refusals = recheck_at_execution(plan, fresh, deps.prices, deps.policy)
         if refusals:
             return _critical(deps, plan, approval, RailTrippedAtExecution(plan.instance_id, refusals), refusals)
-        if deps.policy.dry_run or not approved:
+        if deps.policy.dry_run or approval is None or approval.digest != plan.digest:
             return _dry_run(deps, plan, fresh, approval)
-    assert approval is not None
+    if approval is None:
+        raise InternalError(f"{plan.thread_id}: a ledgered action without an approval")
+    original = state.get("facts")
+    start_after = (original.state if original else fresh.state) == "running"
     try:
-        snapshots = _snapshot_once(deps, plan, approval, fresh, snap_key, snap_step)
-        original = state.get("facts")
-        start_after = (original.state if original else fresh.state) == "running"
-        _act_once(deps, plan, approval, fresh, act_key, act_step, snapshots, start_after=start_after)
+        snapshots = _snapshot_once(deps, plan, approval, fresh, snap_step)
+        _act_once(deps, plan, approval, fresh, act_step, snapshots, start_after=start_after)
     except CloudPermissionError as exc:
         return _critical(deps, plan, approval, exc, ("permission_denied",))
     verb = "stopped" if plan.action == "shutdown" else f"resized to {plan.target_instance_type}"
@@ -108,23 +116,14 @@ def execute(state: CostState, runtime: Runtime[Deps]) -> dict[str, Any]:
     }
 
 
-def _snapshot_once(deps: Deps, plan: Plan, approval: Approval, fresh: Facts, key: str, step: str) -> list[str]:
-    entry = deps.store.record_intent(
-        key=key,
-        thread_id=plan.thread_id,
-        digest=plan.digest,
-        step=step,
-        instance_id=plan.instance_id,
-        audit=_audit(plan, approval, "snapshot_intent", "intent", f"volumes {', '.join(fresh.volume_ids)}"),
-    )
-    if entry.confirmed and entry.result is not None:
-        return list(entry.result.get("snapshot_ids", []))
-    crashpoint("after_intent")
-    # the snapshot call itself skips volumes that already carry a snapshot with this key
-    _, ids = deps.cloud.snapshot(fresh, key, dry_run=False)
-    crashpoint("after_effect")
-    deps.store.confirm(key, {"snapshot_ids": ids}, _audit(plan, approval, "snapshot_created", "done", ", ".join(ids)))
-    return ids
+def _snapshot_once(deps: Deps, plan: Plan, approval: Approval, fresh: Facts, step: LedgerStep) -> list[str]:
+    def effect() -> tuple[dict[str, Any], AuditRecord]:
+        # the snapshot call itself skips volumes that already carry a snapshot with this key
+        _, ids = deps.cloud.snapshot(fresh, step.key, dry_run=False)
+        return {"snapshot_ids": ids}, _audit(plan, approval, "snapshot_created", "done", ", ".join(ids))
+
+    intent = _audit(plan, approval, "snapshot_intent", "intent", f"volumes {', '.join(fresh.volume_ids)}")
+    return list(run_once(deps.store, step, intent=intent, effect=effect).get("snapshot_ids", []))
 
 
 def _act_once(
@@ -132,37 +131,28 @@ def _act_once(
     plan: Plan,
     approval: Approval,
     fresh: Facts,
-    key: str,
-    step: str,
+    step: LedgerStep,
     snapshots: list[str],
     *,
     start_after: bool,
 ) -> None:
-    entry = deps.store.record_intent(
-        key=key,
-        thread_id=plan.thread_id,
-        digest=plan.digest,
-        step=step,
-        instance_id=plan.instance_id,
-        audit=_audit(plan, approval, f"{plan.action}_intent", "intent", f"after snapshots {', '.join(snapshots)}"),
-    )
-    if entry.confirmed:
-        return
-    crashpoint("after_intent")
-    if plan.action == "shutdown":
-        if fresh.state in ("stopped", "stopping"):
-            detail = f"reconciled: {plan.instance_id} already {fresh.state}"
-            if fresh.state == "stopping":
+    def effect() -> tuple[dict[str, Any], AuditRecord]:
+        result: dict[str, Any]
+        if plan.action == "shutdown":
+            if fresh.state in ("stopped", "stopping"):
+                detail = f"reconciled: {plan.instance_id} already {fresh.state}"
+                if fresh.state == "stopping":
+                    deps.cloud.stop(plan.instance_id, plan.region, dry_run=False)
+            else:
                 deps.cloud.stop(plan.instance_id, plan.region, dry_run=False)
+                detail = f"stopped {plan.instance_id}"
+            result = {"previous_state": "running", "instance_type": plan.current_instance_type}
         else:
-            deps.cloud.stop(plan.instance_id, plan.region, dry_run=False)
-            detail = f"stopped {plan.instance_id}"
-        result = {"previous_state": "running", "instance_type": plan.current_instance_type}
-    else:
-        target = plan.target_instance_type
-        assert target is not None
-        deps.cloud.resize(plan.instance_id, plan.region, target, start_after=start_after, dry_run=False)
-        detail = f"resized {plan.instance_id} {plan.current_instance_type} -> {target}"
-        result = {"previous_type": plan.current_instance_type, "target_type": target}
-    crashpoint("after_effect")
-    deps.store.confirm(key, result, _audit(plan, approval, plan.action, "done", detail))
+            target = _target(plan)
+            deps.cloud.resize(plan.instance_id, plan.region, target, start_after=start_after, dry_run=False)
+            detail = f"resized {plan.instance_id} {plan.current_instance_type} -> {target}"
+            result = {"previous_type": plan.current_instance_type, "target_type": target}
+        return result, _audit(plan, approval, plan.action, "done", detail)
+
+    intent = _audit(plan, approval, f"{plan.action}_intent", "intent", f"after snapshots {', '.join(snapshots)}")
+    run_once(deps.store, step, intent=intent, effect=effect)

@@ -8,8 +8,9 @@ from langgraph.runtime import Runtime
 from pydantic import ValidationError
 
 from costguard.context import Deps
+from costguard.nodes import outcome
 from costguard.nodes.common import config_thread_id
-from costguard.state import Alert, CostState, Outcome, alert_problems
+from costguard.state import Alert, CostState, alert_problems
 
 
 def intake(state: CostState, runtime: Runtime[Deps]) -> dict[str, Any]:
@@ -21,12 +22,6 @@ def intake(state: CostState, runtime: Runtime[Deps]) -> dict[str, Any]:
     except ValidationError as exc:
         problems = alert_problems(exc)
         alert_id = raw.get("alert_id") if isinstance(raw, dict) else None
-        return {
-            "outcome": Outcome(
-                alert_id=alert_id if isinstance(alert_id, str) else "",
-                thread_id=config_thread_id(),
-                status="invalid_input",
-                reason=problems if raw is not None else "the input has no `alert`",
-                error_class="InvalidAlert",
-            )
-        }
+        reason = problems if raw is not None else "the input has no `alert`"
+        thread_id = config_thread_id()
+        return {"outcome": outcome.invalid(alert_id if isinstance(alert_id, str) else "", reason, thread_id=thread_id)}

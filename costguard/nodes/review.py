@@ -14,6 +14,7 @@ from langgraph.types import interrupt
 from pydantic import ValidationError
 
 from costguard.context import Deps
+from costguard.errors import InternalError
 from costguard.policy import apply_edit, review_refusal
 from costguard.state import (
     Approval,
@@ -25,7 +26,8 @@ from costguard.state import (
     canonical_json,
     sha256_hex,
 )
-from costguard.tools.ledger import AuditRecord
+from costguard.tools.store import AuditRecord
+from costguard.tools.telemetry import ReviewRecord
 
 ACTION_NAME = "execute_plan"
 
@@ -55,8 +57,9 @@ def review_request(plan: Plan, findings: list[str], refusals: int) -> dict[str, 
 
 def human_review(state: CostState, runtime: Runtime[Deps]) -> dict[str, Any]:
     deps = runtime.context
-    plan = state["plan"]
-    assert plan is not None, "human_review needs a plan"
+    plan = state.get("plan")
+    if plan is None:
+        raise InternalError("human_review was reached without a plan")
     refusals = state.get("review_refusals", 0)
     raw = interrupt(review_request(plan, state.get("findings", []), refusals))
 
@@ -106,12 +109,8 @@ def human_review(state: CostState, runtime: Runtime[Deps]) -> dict[str, Any]:
             "review": ReviewResult(status="refused", reviewer=response.reviewer, reason=reason, rules=(why,)),
         }
 
-    deps.telemetry.review(
-        plan.thread_id,
-        reviewer=response.reviewer,
-        decision=response.decision,
-        latency_s=(now - plan.created_at).total_seconds(),
-    )
+    latency = (now - plan.created_at).total_seconds()
+    deps.telemetry.review(ReviewRecord(plan.thread_id, response.reviewer, response.decision, latency))
     note = f" ({response.note})" if response.note else ""
     if response.decision == "reject":
         reason = f"rejected by {response.reviewer}{note}"
@@ -122,7 +121,8 @@ def human_review(state: CostState, runtime: Runtime[Deps]) -> dict[str, Any]:
         }
 
     if response.decision == "edit":
-        assert response.edited_plan is not None
+        if response.edited_plan is None:  # review_refusal refuses it first: "edit_without_plan"
+            raise InternalError("an edit without an edited plan got past the review checks")
         facts = state.get("facts")
         refusal_rules: tuple[str, ...]
         if facts is None:

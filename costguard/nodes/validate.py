@@ -7,17 +7,16 @@ from typing import Any
 from langgraph.runtime import Runtime
 
 from costguard.context import Deps
-from costguard.nodes.analyze import fallback
 from costguard.nodes.common import current_thread_id
 from costguard.policy import evaluate
-from costguard.state import Approval, CostState, Facts, Result
+from costguard.state import Approval, CostState, Facts, Result, unusable_decision
 
 
 def validate(state: CostState, runtime: Runtime[Deps]) -> dict[str, Any]:
     deps = runtime.context
     alert = state["alert"]
     facts = state.get("facts") or Facts(instance_id=alert.instance_id, region=alert.region or "", exists=False)
-    decision = state.get("decision") or fallback(alert.instance_id, "no decision")
+    decision = state.get("decision") or unusable_decision(alert.instance_id, "no decision")
     now = deps.clock()
     evaluation = evaluate(
         alert=alert,

@@ -8,9 +8,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-
-class PriceListError(Exception):
-    """The price list file is missing or malformed."""
+from costguard.errors import PriceListError
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,7 @@
 - model: every call (model, tokens, latency, prompt hash, schema-valid, error, served from cache);
 - agent: every node run (success, duration, error class, decision confidence);
 - the decision cache: a prompt hash seen within the TTL reuses the earlier decision, no model call.
-Business figures are read from the thread index and the audit trail (see costguard.metrics).
+Business figures are read from the thread index and the audit trail (see costguard.app.metrics).
 Telemetry is minor: a failure to record is logged and never fails a run.
 
 Step and model-call rows are buffered per thread and written in one transaction when the
@@ -15,12 +15,14 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+from dataclasses import astuple, dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 import structlog
 
 from costguard.state import Decision
-from costguard.tools.ledger import Store
+from costguard.tools.store import Store
 
 log = structlog.get_logger(__name__)
 MAX_BUFFERED = 64  # rows a thread may hold before they are written without waiting for its end
@@ -66,8 +68,78 @@ CREATE TABLE IF NOT EXISTS cg_decision_cache (
 """
 
 
-class SqliteTelemetry:
-    """Implements costguard.context.Telemetry on the costguard store's SQLite file."""
+@dataclass(frozen=True)
+class StepRecord:
+    """One node run (agent level)."""
+
+    thread_id: str
+    node: str
+    ok: bool
+    duration_s: float
+    error_class: str | None = None
+    confidence: float | None = None
+
+
+@dataclass(frozen=True)
+class ModelCallRecord:
+    """One model call, or one decision served from the cache (model level)."""
+
+    thread_id: str
+    model: str
+    prompt_hash: str
+    latency_s: float
+    schema_valid: bool
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    cached: bool = False
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class ReviewRecord:
+    """One accepted review answer (business level: who, what, how long after the plan)."""
+
+    thread_id: str
+    reviewer: str
+    decision: str
+    latency_s: float
+
+
+class Telemetry:
+    """What the graph reports, and the decision cache. This base records nothing and caches nothing."""
+
+    def step(self, record: StepRecord) -> None:
+        return None
+
+    def model_call(self, record: ModelCallRecord) -> None:
+        return None
+
+    def review(self, record: ReviewRecord) -> None:
+        return None
+
+    def cached_decision(self, prompt_hash: str, ttl: timedelta, now: datetime) -> Decision | None:
+        return None
+
+    def remember_decision(self, prompt_hash: str, decision: Decision, now: datetime) -> None:
+        return None
+
+    def flush(self, thread_id: str) -> None:
+        """Write what was buffered for the thread (step and model-call rows)."""
+        return None
+
+
+NullTelemetry = Telemetry  # records nothing: for tests and tools that want no telemetry
+
+_STEP_SQL = "INSERT INTO cg_steps (thread_id, node, ok, duration_s, error_class, confidence, at) VALUES (?,?,?,?,?,?,?)"
+_MODEL_CALL_SQL = (
+    "INSERT INTO cg_model_calls (thread_id, model, prompt_hash, latency_s, schema_valid, prompt_tokens,"
+    " completion_tokens, cached, error, at) VALUES (?,?,?,?,?,?,?,?,?,?)"
+)
+_REVIEW_SQL = "INSERT INTO cg_reviews (thread_id, reviewer, decision, latency_s, at) VALUES (?,?,?,?,?)"
+
+
+class SqliteTelemetry(Telemetry):
+    """Telemetry and the decision cache in the costguard store's SQLite file."""
 
     def __init__(self, store: Store) -> None:
         self.store = store
@@ -78,6 +150,9 @@ class SqliteTelemetry:
             conn.executescript(_SCHEMA)
         finally:
             conn.close()
+
+    def _row(self, record: Any) -> tuple[object, ...]:
+        return (*astuple(record), self.store.now().isoformat())
 
     def _write(self, sql: str, params: tuple[object, ...]) -> None:
         try:
@@ -103,67 +178,14 @@ class SqliteTelemetry:
         except sqlite3.Error as exc:  # minor: log and go on
             log.warning("telemetry_write_failed", error=str(exc), rows=len(rows))
 
-    def step(
-        self,
-        thread_id: str,
-        node: str,
-        *,
-        ok: bool,
-        duration_s: float,
-        error: BaseException | None = None,
-        confidence: float | None = None,
-    ) -> None:
-        self._buffer(
-            thread_id,
-            "INSERT INTO cg_steps (at, thread_id, node, ok, duration_s, error_class, confidence)"
-            " VALUES (?,?,?,?,?,?,?)",
-            (
-                self.store.now().isoformat(),
-                thread_id,
-                node,
-                int(ok),
-                duration_s,
-                type(error).__name__ if error else None,
-                confidence,
-            ),
-        )
+    def step(self, record: StepRecord) -> None:
+        self._buffer(record.thread_id, _STEP_SQL, self._row(record))
 
-    def model_call(
-        self,
-        thread_id: str,
-        *,
-        model: str,
-        prompt_hash: str,
-        prompt_tokens: int | None,
-        completion_tokens: int | None,
-        latency_s: float,
-        schema_valid: bool,
-        cached: bool = False,
-        error: str | None = None,
-    ) -> None:
-        self._buffer(
-            thread_id,
-            "INSERT INTO cg_model_calls (at, thread_id, model, prompt_hash, prompt_tokens, completion_tokens,"
-            " latency_s, schema_valid, cached, error) VALUES (?,?,?,?,?,?,?,?,?,?)",
-            (
-                self.store.now().isoformat(),
-                thread_id,
-                model,
-                prompt_hash,
-                prompt_tokens,
-                completion_tokens,
-                latency_s,
-                int(schema_valid),
-                int(cached),
-                error,
-            ),
-        )
+    def model_call(self, record: ModelCallRecord) -> None:
+        self._buffer(record.thread_id, _MODEL_CALL_SQL, self._row(record))
 
-    def review(self, thread_id: str, *, reviewer: str, decision: str, latency_s: float) -> None:
-        self._write(
-            "INSERT INTO cg_reviews (at, thread_id, reviewer, decision, latency_s) VALUES (?,?,?,?,?)",
-            (self.store.now().isoformat(), thread_id, reviewer, decision, latency_s),
-        )
+    def review(self, record: ReviewRecord) -> None:
+        self._write(_REVIEW_SQL, self._row(record))
 
     def cached_decision(self, prompt_hash: str, ttl: timedelta, now: datetime) -> Decision | None:
         if ttl <= timedelta(0):
@@ -180,3 +202,11 @@ class SqliteTelemetry:
             " ON CONFLICT(prompt_hash) DO UPDATE SET at = excluded.at, decision = excluded.decision",
             (prompt_hash, now.isoformat(), decision.model_dump_json(exclude_defaults=True)),
         )
+
+    # --- read back (costguard.app.metrics) ---------------------------------------------------
+
+    def rows(self, table: str, since: str = "") -> list[dict[str, Any]]:
+        """The rows of one telemetry table (`model_calls`, `steps`, `reviews`) recorded at or after `since`."""
+        if table not in ("model_calls", "steps", "reviews"):
+            raise ValueError(f"no telemetry table {table!r}")
+        return [dict(r) for r in self.store.query(f"SELECT * FROM cg_{table} WHERE at >= ?", (since,))]  # noqa: S608

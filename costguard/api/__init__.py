@@ -1,0 +1,1 @@
+"""The graph as the LangGraph API server serves it (langgraph.json), with the dependencies bound in."""

@@ -1,0 +1,1 @@
+"""The application layer: runners, workers and alert sources, above the graph."""

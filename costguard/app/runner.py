@@ -1,0 +1,261 @@
+"""Running alerts through the compiled graph: one thread per alert, resumable, reviewable, undoable.
+
+The CLI is a thin layer over this module; Python users can use it too, or the graph directly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import structlog
+from langchain_core.runnables import RunnableConfig
+from langgraph.types import Command, StateSnapshot
+
+from costguard.app.batch import invalid_outcome
+from costguard.app.undo import undo_plan, unundone_action
+from costguard.context import Deps
+from costguard.errors import CostguardError, CriticalError, InvalidAlert, RetryableError, ReviewError
+from costguard.graph.builder import MAX_ATTEMPTS, Graph
+from costguard.nodes import outcome as outcomes
+from costguard.state import Alert, Outcome, Plan, ReviewResponse, thread_id_for
+from costguard.tools.store import AuditRecord
+
+log = structlog.get_logger(__name__)
+CheckpointMode = Literal["exit", "sync"]  # LangGraph's durability modes costguard offers (not "async")
+INTERRUPT = "__interrupt__"  # the key of a paused run's output (`invoke` returns it; the constant is private)
+BOUNDARY = ("execute",)  # the node before which a checkpoint is always durable
+
+
+@dataclass(frozen=True)
+class PendingReview:
+    thread_id: str
+    alert_id: str
+    plan: Plan
+    request: dict[str, Any]
+
+
+class CostGuard:
+    """The compiled graph plus its dependencies."""
+
+    def __init__(self, graph: Graph, deps: Deps, *, durability: CheckpointMode = "exit") -> None:
+        self.graph = graph
+        self.deps = deps
+        self.durability = durability
+
+    @staticmethod
+    def config(thread_id: str) -> RunnableConfig:
+        return {"configurable": {"thread_id": thread_id}}
+
+    # --- running ---------------------------------------------------------------------------
+
+    def _invoke(
+        self,
+        payload: Any,
+        thread_id: str,
+        alert_id: str,
+        *,
+        checkpoint_id: str | None = None,
+        durability: CheckpointMode | None = None,
+    ) -> Outcome:
+        config = self.config(thread_id)
+        if checkpoint_id is not None:
+            config["configurable"]["checkpoint_id"] = checkpoint_id
+        alert = payload.get("alert") if isinstance(payload, dict) else None
+        self.deps.store.set_thread(thread_id, alert_id, "running", alert=alert)
+        try:
+            values = self._run(payload, config, durability or self.durability)
+        except CostguardError as exc:
+            return self.record_failure(thread_id, alert_id, exc)
+        except Exception as exc:  # a bug or an unmapped error: this alert fails, the batch goes on
+            log.exception("alert_crashed", thread_id=thread_id)
+            return self.record_failure(thread_id, alert_id, exc)
+        finally:
+            self.deps.telemetry.flush(thread_id)
+        finished: Outcome | None = values.get("outcome") if INTERRUPT not in values else None
+        outcome = finished if finished is not None else self.outcome(thread_id, alert_id)
+        log.info("alert_done", thread_id=thread_id, alert_id=alert_id, status=outcome.status, action=outcome.action)
+        return outcome
+
+    def _run(self, payload: Any, config: RunnableConfig, durability: CheckpointMode) -> dict[str, Any]:
+        """Run the thread until it ends or pauses; the values it returned.
+
+        durability "sync": a checkpoint per step. "exit" (default): checkpoints where they guard
+        something — at a review pause, before `execute` (the plan about to act is on disk before the
+        first effect) and at the end. A crash between them re-runs only read-only steps (gather,
+        analyze — the model answer comes from the decision cache —, validate); effects are guarded
+        by the execution ledger, so nothing is done twice either way.
+        """
+        if durability == "sync":
+            values: dict[str, Any] = self.graph.invoke(payload, config, context=self.deps, durability="sync")
+            return values
+        values = self.graph.invoke(payload, config, context=self.deps, durability="exit", interrupt_before=BOUNDARY)
+        if INTERRUPT not in values and values.get("outcome") is None:
+            # stopped before execute (a run ends in report, which sets the outcome, or pauses):
+            # that checkpoint is on disk now; go on from it (invoking a finished thread is a no-op)
+            latest = self.config(config["configurable"]["thread_id"])
+            values = self.graph.invoke(None, latest, context=self.deps, durability="exit")
+        return values
+
+    def record_failure(self, thread_id: str, alert_id: str, exc: Exception) -> Outcome:
+        """The alert failed: indexed as `failed`, audited, and a critical error alerted."""
+        attempts = MAX_ATTEMPTS if isinstance(exc, RetryableError) else None
+        failed = outcomes.failed(alert_id, thread_id, exc, attempts=attempts)
+        self.deps.store.set_thread(thread_id, alert_id, "failed", failed)
+        self.deps.store.audit(
+            AuditRecord(
+                thread_id=thread_id, actor="costguard", event="run_failed", result="failed", detail=failed.reason
+            )
+        )
+        if isinstance(exc, CriticalError):
+            self.deps.notifier.critical(failed.reason, thread_id=thread_id, detail={"error_class": type(exc).__name__})
+        log.error("alert_failed", thread_id=thread_id, error_class=type(exc).__name__, error=str(exc))
+        return failed
+
+    def snapshot(self, thread_id: str) -> StateSnapshot:
+        return self.graph.get_state(self.config(thread_id))
+
+    def outcome(self, thread_id: str, alert_id: str | None = None) -> Outcome:
+        """The thread's outcome now: final, awaiting review, or what the index says."""
+        snap = self.snapshot(thread_id)
+        values = snap.values or {}
+        if values.get("outcome") is not None and not snap.tasks:
+            outcome: Outcome = values["outcome"]
+            return outcome
+        alert = values.get("alert")
+        alert_id = alert.alert_id if alert is not None else (alert_id or "")
+        if snap.interrupts:
+            waiting = outcomes.awaiting(values, thread_id, alert_id, outcomes.agent_version(self.deps.policy))
+            self.deps.store.set_thread(thread_id, alert_id, "awaiting_review", waiting)
+            return waiting
+        row = self.deps.store.thread(thread_id)
+        if row and row.get("outcome"):
+            return Outcome.model_validate_json(row["outcome"])
+        return outcomes.unfinished(alert_id, thread_id)
+
+    def process_alert(self, alert: Alert) -> Outcome:
+        """Start the alert's thread; or resume it if unfinished; or report its existing outcome."""
+        thread_id = thread_id_for(alert.alert_id)
+        snap = self.snapshot(thread_id)
+        if not snap.values:
+            return self._invoke({"alert": alert}, thread_id, alert.alert_id)
+        if snap.interrupts or not snap.tasks:
+            return self.outcome(thread_id, alert.alert_id)  # waiting for a human, or finished
+        # crashed mid-way: go on (nodes whose writes were saved are not run again)
+        return self._invoke(None, thread_id, alert.alert_id)
+
+    def handle(self, item: Alert | InvalidAlert) -> Outcome:
+        """One line of a batch: its outcome (an invalid line is reported, never raised)."""
+        if isinstance(item, InvalidAlert):
+            return invalid_outcome(item)
+        return self.process_alert(item)
+
+    def process(self, items: Iterable[Alert | InvalidAlert], *, concurrency: int = 1) -> Iterator[Outcome]:
+        """Outcomes in input order; one bad alert never stops the batch."""
+        if concurrency <= 1:
+            yield from map(self.handle, items)
+            return
+        with ThreadPoolExecutor(max_workers=concurrency) as pool:
+            yield from pool.map(self.handle, items)
+
+    def resume(self, thread_id: str) -> Outcome:
+        """Go on with an unfinished thread (after a crash). A thread waiting for review stays waiting."""
+        snap = self.snapshot(thread_id)
+        if not snap.values:
+            row = self.deps.store.thread(thread_id)
+            if row is None or not row.get("alert"):
+                raise ReviewError(f"no thread {thread_id!r} in this database")
+            alert = Alert.model_validate_json(row["alert"])  # killed before its first checkpoint
+            return self._invoke({"alert": alert}, thread_id, alert.alert_id)
+        alert_id = snap.values["alert"].alert_id
+        if snap.interrupts or not snap.tasks:
+            return self.outcome(thread_id, alert_id)
+        return self._invoke(None, thread_id, alert_id)
+
+    # --- review ----------------------------------------------------------------------------
+
+    def pending(self, *, limit: int = 100, offset: int = 0) -> list[PendingReview]:
+        items = []
+        for row in self.deps.store.threads("awaiting_review", limit=limit, offset=offset):
+            snap = self.snapshot(row["thread_id"])
+            if not snap.interrupts:
+                continue
+            items.append(
+                PendingReview(
+                    thread_id=row["thread_id"],
+                    alert_id=row["alert_id"],
+                    plan=snap.values["plan"],
+                    request=snap.interrupts[0].value,
+                )
+            )
+        return items
+
+    def review(self, thread_id: str, response: ReviewResponse | dict[str, Any]) -> Outcome:
+        """Resume a thread waiting for review. The graph checks the response itself."""
+        snap = self.snapshot(thread_id)
+        if not snap.values:
+            raise ReviewError(f"no thread {thread_id!r} in this database")
+        if not snap.interrupts:
+            raise ReviewError(f"thread {thread_id!r} is not waiting for a review (an approval is used once)")
+        payload = response.model_dump(mode="json") if isinstance(response, ReviewResponse) else response
+        return self._invoke(Command(resume=payload), thread_id, snap.values["alert"].alert_id)
+
+    # --- undo and rollback -------------------------------------------------------------------
+
+    def undo(self, thread_id: str, reviewer: str) -> Outcome:
+        """Compensate the thread's executed effect (start again / resize back). Idempotent."""
+        snap = self.snapshot(thread_id)
+        values = snap.values or {}
+        executed: Outcome | None = values.get("outcome")
+        if executed is None or snap.tasks:
+            raise ReviewError(f"thread {thread_id!r} has not finished")
+        if executed.status == "rolled_back":
+            return executed
+        plan: Plan | None = values.get("plan")
+        if executed.status != "executed" or plan is None:
+            raise ReviewError(f"thread {thread_id!r} executed nothing to undo (status {executed.status})")
+        facts = values.get("facts")
+        was_running = facts is not None and facts.state == "running"
+        try:
+            undone = undo_plan(self.deps, plan, executed, reviewer, was_running=was_running)
+        except CriticalError as exc:
+            self.deps.notifier.critical(str(exc), thread_id=thread_id, detail={"instance_id": plan.instance_id})
+            raise
+        self.graph.update_state(self.config(thread_id), {"outcome": undone}, as_node="report")
+        outcomes.record(self.deps.store, undone, actor=f"reviewer:{reviewer}", authorized_by=reviewer)
+        return undone
+
+    def rollback(self, thread_id: str, checkpoint_id: str) -> Outcome:
+        """Time travel: continue the thread from an earlier checkpoint (a new branch; the old stays).
+
+        The cloud is not rolled back by this: a thread whose effect was executed and not undone
+        is refused ("undo it first"), so a re-run can never act twice.
+        """
+        target = self.graph.get_state({"configurable": {"thread_id": thread_id, "checkpoint_id": checkpoint_id}})
+        if not target.values:
+            raise ReviewError(f"no checkpoint {checkpoint_id!r} in thread {thread_id!r}")
+        acted = unundone_action(self.deps.store, thread_id)
+        if acted is not None:
+            raise ReviewError(
+                f"thread {thread_id!r} changed {acted}; "
+                "`costguard undo` it first: rollback restores the agent's memory, not the cloud"
+            )
+        alert_id = target.values["alert"].alert_id
+        self.deps.store.audit(
+            AuditRecord(
+                thread_id=thread_id,
+                actor="costguard",
+                event="rollback",
+                result="forked",
+                detail=f"continuing from checkpoint {checkpoint_id} (next: {', '.join(target.next) or 'end'})",
+            )
+        )
+        # a checkpoint per step here: going on from an old checkpoint, LangGraph does not stop again
+        # at a breakpoint already passed, so "exit" would leave the fork without a durable
+        # checkpoint before execute
+        return self._invoke(None, thread_id, alert_id, checkpoint_id=checkpoint_id, durability="sync")
+
+    def unfinished(self) -> list[str]:
+        return [row["thread_id"] for row in self.deps.store.threads("running", limit=1_000_000)]

@@ -1,0 +1,139 @@
+"""The local pieces: observe (phase 1), the emulator, the embedded model server, the demo."""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from costguard.cli.base import (
+    FAILED_STATUSES,
+    JsonOpt,
+    app,
+    emit_json,
+    err,
+    finish,
+    llm_app,
+    out,
+)
+from costguard.settings import Settings
+
+# --- observe, demo, llm ------------------------------------------------------------------
+
+
+@app.command()
+def observe(
+    out_file: Annotated[Path | None, typer.Option("--out", help="Write the alerts here (JSONL).")] = None,
+    threshold: Annotated[float, typer.Option("--cpu-threshold", help="Idle below this average CPU %.")] = 10.0,
+    as_json: JsonOpt = False,
+) -> None:
+    """Phase 1: scan the account (instances, prices, CPU) and write alerts. Takes no action at all."""
+    from datetime import UTC, datetime
+
+    from costguard.app.scan import alert_line, scan, write_jsonl
+    from costguard.tools.cloud import Ec2Cloud
+    from costguard.tools.pricing import load_price_list
+
+    settings = Settings()
+    cloud = Ec2Cloud(default_region=settings.aws_region, endpoint_url=settings.aws_endpoint_url)
+    alerts = scan(
+        cloud, load_price_list(), region=settings.aws_region, now=datetime.now(UTC), cpu_idle_threshold_pct=threshold
+    )
+    if out_file is not None:
+        write_jsonl(alerts, out_file)
+    if as_json:
+        for alert in alerts:
+            out.file.write(alert_line(alert) + "\n")
+        return
+    table = Table(title=f"{len(alerts)} alert(s) in {settings.aws_region}" + (f" → {out_file}" if out_file else ""))
+    for col in ("alert_id", "instance", "kind", "$/month", "summary"):
+        table.add_column(col, overflow="fold")
+    for a in alerts:
+        cost = "?" if a.monthly_cost_usd is None else f"{a.monthly_cost_usd:,.2f}"
+        table.add_row(a.alert_id, a.instance_id, a.kind, cost, a.summary)
+    out.print(table)
+
+
+@app.command()
+def emulator(
+    port: Annotated[int, typer.Option("--port")] = 5000,
+    seed: Annotated[bool, typer.Option("--seed/--no-seed", help="Seed the demo fleet.")] = True,
+) -> None:
+    """moto's EC2/CloudWatch emulator on 127.0.0.1 with the demo fleet, in the foreground until stopped."""
+    import threading
+
+    import boto3
+
+    from costguard.sandbox.emulator import MotoServer
+    from costguard.sandbox.fleet import seed_fleet
+
+    with MotoServer(port=port) as server:
+        if seed:
+            session = boto3.Session(aws_access_key_id="demo", aws_secret_access_key="demo", region_name="us-east-1")  # noqa: S106
+            fleet = seed_fleet(session, endpoint_url=server.url)
+            table = Table(title=f"demo fleet on {server.url}")
+            for col in ("name", "instance", "type", "expected"):
+                table.add_column(col)
+            for f in fleet:
+                table.add_row(f.name, f.instance_id, f.instance_type, f.expected)
+            out.print(table)
+        err.print(
+            f"export AWS_ENDPOINT_URL={server.url} AWS_ACCESS_KEY_ID=demo AWS_SECRET_ACCESS_KEY=demo "
+            "AWS_DEFAULT_REGION=us-east-1   # Ctrl-C stops the emulator"
+        )
+        with contextlib.suppress(KeyboardInterrupt):
+            threading.Event().wait()
+
+
+@llm_app.command("serve")
+def llm_serve(
+    host: Annotated[str, typer.Option("--host")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port")] = 8000,
+) -> None:
+    """The embedded model's OpenAI-compatible server, in the foreground until stopped."""
+    from costguard.tools.llm.serve import serve_forever
+
+    raise typer.Exit(serve_forever(host, port))
+
+
+@app.command()
+def demo(
+    as_json: JsonOpt = False,
+    interactive: Annotated[
+        bool, typer.Option("--interactive", help="Approve or reject each plan at a prompt (needs a terminal).")
+    ] = False,
+    workdir: Annotated[Path, typer.Option("--workdir", help="Where the demo keeps its DB, alerts and logs.")] = Path(
+        "costguard-demo"
+    ),
+) -> None:
+    """The whole job on the embedded defaults: local EC2 emulator, local model, no keys, no internet.
+
+    Exit code 0 when every alert reached an intended outcome, 3 when any failed, 1 when the emulator
+    or the model could not be started (or the model cannot answer).
+    """
+    from costguard.cli.demo_view import choose_at_prompt, demo_json, print_demo
+    from costguard.sandbox.demo import DemoHooks, run_demo
+
+    interactive = interactive and sys.stdin.isatty()
+    hooks = DemoHooks()
+    if not as_json:
+        hooks = DemoHooks(
+            step=lambda message: err.print(f"[bold cyan]→[/] {message}"),
+            alert_done=lambda outcome: err.print(f"  {outcome.alert_id}: [bold]{outcome.status}[/] {outcome.reason}"),
+            choose=(lambda item: choose_at_prompt(item, out)) if interactive else None,
+        )
+    result = run_demo(workdir, hooks)
+    if as_json:
+        emit_json(demo_json(result))
+    else:
+        print_demo(result, out)
+    failed = [o for o in result.final_outcomes() if o.status in FAILED_STATUSES]
+    if failed and not as_json:
+        err.print(
+            f"[bold red]{len(failed)} alert(s) failed[/]: " + "; ".join(f"{o.alert_id}: {o.reason}" for o in failed)
+        )
+    finish(failed)

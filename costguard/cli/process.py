@@ -1,0 +1,215 @@
+"""Running alerts: process, resume, undo, rollback, history."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from costguard.app.batch import batch_report, read_alerts
+from costguard.app.wiring import build_costguard
+from costguard.app.workers import process_in_workers
+from costguard.cli.base import (
+    EXIT_PARTIAL,
+    CliGuard,
+    DbOpt,
+    JsonOpt,
+    PhaseOpt,
+    PolicyOpt,
+    ScriptOpt,
+    app,
+    emit_json,
+    err,
+    fail,
+    finish,
+    guard_for,
+    out,
+    outcome_json,
+    outcome_table,
+    policy_for,
+    scripted_model_from,
+    settings_for,
+    show,
+)
+from costguard.errors import CostguardError, ReviewError, WorkerDied
+from costguard.state import Outcome
+
+
+@app.command()
+def process(
+    file: Annotated[Path, typer.Argument(help="Alerts, one JSON object per line.", exists=True, dir_okay=False)],
+    phase: PhaseOpt = None,
+    policy: PolicyOpt = None,
+    db: DbOpt = None,
+    concurrency: Annotated[
+        int, typer.Option("--concurrency", min=1, max=256, help="Alerts in flight at once (threads, in all).")
+    ] = 1,
+    workers: Annotated[
+        int,
+        typer.Option(
+            "--workers",
+            min=1,
+            max=64,
+            help="Worker processes sharing --concurrency (CPU work runs per core).",
+        ),
+    ] = 1,
+    as_json: JsonOpt = False,
+    scripted_model: ScriptOpt = None,
+    report: Annotated[
+        Path | None, typer.Option("--report", help="Write the batch report (success / partial_success) here.")
+    ] = None,
+) -> None:
+    """Run every alert of FILE through the graph (one thread per alert_id)."""
+    items = list(read_alerts(file))
+    settings = settings_for(db)
+    run_policy = policy_for(settings, policy, phase)  # a bad policy or script fails here, not in a worker
+    stream: Iterator[Outcome]
+    if workers > 1:
+        scripted_model_from(scripted_model)
+        factory = CliGuard(db, policy, phase, scripted_model)
+        stream = process_in_workers(factory, items, workers=workers, concurrency=max(concurrency, workers))
+    else:
+        guard = build_costguard(settings, run_policy, model=scripted_model_from(scripted_model))
+        stream = guard.process(items, concurrency=concurrency)
+    outcomes: list[Outcome] = []
+    try:
+        if as_json:
+            for o in stream:
+                outcomes.append(o)
+                emit_json(outcome_json(o))
+        else:
+            with Progress(
+                TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=err
+            ) as progress:
+                task = progress.add_task("alerts", total=len(items))
+                for o in stream:
+                    outcomes.append(o)
+                    progress.advance(task)
+    except WorkerDied as exc:
+        done = f"{len(outcomes)} of {len(items)} outcome(s) reported"
+        fail(f"{exc}; {done}; `costguard resume --all` finishes what was started", EXIT_PARTIAL)
+    if not as_json:
+        out.print(outcome_table(outcomes, f"{len(outcomes)} alert(s), phase {run_policy.phase}"))
+        counts: dict[str, int] = {}
+        for o in outcomes:
+            counts[o.status] = counts.get(o.status, 0) + 1
+        out.print(", ".join(f"{k}: {v}" for k, v in sorted(counts.items())))
+    summary = batch_report(outcomes)
+    if report is not None:
+        report.write_text(json.dumps(summary, indent=1, default=str) + "\n", encoding="utf-8")
+    if not as_json:
+        out.print(f"batch: [bold]{summary['status']}[/]")
+        for failure in summary["failures"]:
+            err.print(f"[red]failed[/] {failure['alert_id']}: {failure['error_class']}: {failure['reason']}")
+    finish(outcomes)
+
+
+@app.command()
+def resume(
+    thread: Annotated[str | None, typer.Argument(help="Thread id (alert:<alert_id>).")] = None,
+    all_: Annotated[bool, typer.Option("--all", help="Resume every unfinished thread.")] = False,
+    db: DbOpt = None,
+    policy: PolicyOpt = None,
+    phase: PhaseOpt = None,
+    as_json: JsonOpt = False,
+    scripted_model: ScriptOpt = None,
+) -> None:
+    """Go on with an unfinished thread after a crash. Threads waiting for review stay waiting."""
+    if (thread is None) == (not all_):
+        fail("give a THREAD or --all")
+    guard = guard_for(db, policy, phase, scripted_model)
+    threads = guard.unfinished() if all_ else [thread or ""]
+    outcomes = []
+    for tid in threads:
+        try:
+            outcomes.append(guard.resume(tid))
+        except ReviewError as exc:
+            fail(str(exc))
+    show(outcomes, f"resumed {len(outcomes)} thread(s)", as_json)
+    finish(outcomes)
+
+
+@app.command()
+def undo(
+    thread: Annotated[str, typer.Argument(help="Thread id of an executed plan.")],
+    reviewer: Annotated[str, typer.Option("--reviewer", help="Who undoes it; must be an approver.")],
+    db: DbOpt = None,
+    policy: PolicyOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Compensate an executed plan: start the instance again / resize it back. Status: rolled_back."""
+    guard = guard_for(db, policy)
+    try:
+        outcome = guard.undo(thread, reviewer)
+    except ReviewError as exc:
+        fail(str(exc))
+    except CostguardError as exc:
+        fail(str(exc), EXIT_PARTIAL)
+    show([outcome], f"undo {thread}", as_json)
+
+
+@app.command()
+def rollback(
+    thread: Annotated[str, typer.Argument(help="Thread id.")],
+    to: Annotated[str, typer.Option("--to", help="Checkpoint id (from `costguard history`).")],
+    db: DbOpt = None,
+    policy: PolicyOpt = None,
+    phase: PhaseOpt = None,
+    as_json: JsonOpt = False,
+    scripted_model: ScriptOpt = None,
+) -> None:
+    """Time travel: continue the thread from an earlier checkpoint (the old branch stays in history)."""
+    guard = guard_for(db, policy, phase, scripted_model)
+    try:
+        outcome = guard.rollback(thread, to)
+    except ReviewError as exc:
+        fail(str(exc))
+    show([outcome], f"{thread} continued from {to}", as_json)
+    finish([outcome])
+
+
+@app.command()
+def history(
+    thread: Annotated[str, typer.Argument(help="Thread id.")],
+    limit: Annotated[int, typer.Option("--limit", min=1)] = 50,
+    db: DbOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """The thread's checkpoints, newest first (paged with --limit)."""
+    guard = guard_for(db)
+    rows = []
+    for snap in guard.graph.get_state_history(guard.config(thread), limit=limit):
+        outcome = snap.values.get("outcome") if snap.values else None
+        rows.append(
+            {
+                "checkpoint_id": snap.config["configurable"]["checkpoint_id"],
+                "created_at": snap.created_at,
+                "step": snap.metadata.get("step") if snap.metadata else None,
+                "source": snap.metadata.get("source") if snap.metadata else None,
+                "next": list(snap.next),
+                "status": outcome.status if outcome else None,
+            }
+        )
+    if not rows:
+        fail(f"no thread {thread!r} in this database")
+    if as_json:
+        emit_json(rows)
+        return
+    table = Table(title=f"history of {thread} (newest first)")
+    for col in ("checkpoint_id", "step", "source", "next", "status", "created_at"):
+        table.add_column(col)
+    for r in rows:
+        table.add_row(
+            r["checkpoint_id"],
+            str(r["step"]),
+            str(r["source"]),
+            ",".join(r["next"]),
+            str(r["status"] or ""),
+            str(r["created_at"]),
+        )
+    out.print(table)

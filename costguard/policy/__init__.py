@@ -1,0 +1,38 @@
+"""The policy: the rules as data (model), protected instances (protection), the hard rails (rails) and the
+verdict on a decision (evaluate). Pure: no I/O, no model, no cloud; the same inputs give the same verdict."""
+
+from costguard.errors import PolicyError
+from costguard.policy.evaluate import Evaluation, evaluate, make_plan
+from costguard.policy.model import Policy, load_policy
+from costguard.policy.protection import is_critical, is_database, is_production, protection_rules
+from costguard.policy.rails import (
+    PriceBook,
+    RailCheck,
+    apply_edit,
+    approval_reasons,
+    check_action,
+    monthly,
+    recheck_at_execution,
+    review_refusal,
+)
+
+__all__ = [
+    "Evaluation",
+    "Policy",
+    "PolicyError",
+    "PriceBook",
+    "RailCheck",
+    "apply_edit",
+    "approval_reasons",
+    "check_action",
+    "evaluate",
+    "is_critical",
+    "is_database",
+    "is_production",
+    "load_policy",
+    "make_plan",
+    "monthly",
+    "protection_rules",
+    "recheck_at_execution",
+    "review_refusal",
+]

@@ -1,0 +1,288 @@
+"""The SQLite store: execution ledger, hash-chained audit trail and thread index, in costguard's database file.
+
+It lives in the same SQLite file as LangGraph's checkpoints, in tables of its own. Every ledger change is
+written in the same transaction as the audit record that describes it, so neither exists without the other.
+Audit records carry the SHA-256 of the previous record.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from costguard.errors import ConfigError, InternalError
+from costguard.state import Alert, Outcome, canonical_json
+from costguard.tools.store import chain
+from costguard.tools.store.records import AuditRecord, LedgerEntry, StoredAudit, VerifyReport
+from costguard.tools.store.schema import SCHEMA
+
+
+class Store:
+    """The ledger, the audit chain and the thread index, over one SQLite connection per thread (WAL: several
+    threads and processes may share the file; writes are short `BEGIN IMMEDIATE` transactions)."""
+
+    def __init__(self, path: Path | str, *, clock: Any = None) -> None:
+        self.path = str(path)
+        self._clock = clock or (lambda: datetime.now(UTC))
+        self._local = threading.local()
+        try:
+            conn = self.connect()
+            try:
+                conn.executescript(SCHEMA)
+            finally:
+                conn.close()
+        except sqlite3.Error as exc:  # a path that cannot be opened, a file that is not SQLite
+            raise ConfigError(f"cannot use {self.path} as costguard's database: {exc}") from exc
+
+    def now(self) -> datetime:
+        now: datetime = self._clock()
+        return now
+
+    def _now(self) -> str:
+        return self.now().isoformat()
+
+    def connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute("PRAGMA busy_timeout=30000")
+        conn.row_factory = sqlite3.Row
+        return conn
+
+    def _conn(self) -> sqlite3.Connection:
+        """One connection per thread, opened once (opening one costs more than most writes)."""
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self.connect()
+            self._local.conn = conn
+        return conn
+
+    @contextmanager
+    def _read(self) -> Iterator[sqlite3.Connection]:
+        yield self._conn()
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        conn = self._conn()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+    def write(self, sql: str, params: tuple[object, ...]) -> None:
+        """One statement in its own transaction."""
+        with self._tx() as conn:
+            conn.execute(sql, params)
+
+    def write_many(self, statements: list[tuple[str, tuple[object, ...]]]) -> None:
+        """Several statements in one transaction (one commit instead of one each)."""
+        with self._tx() as conn:
+            for sql, params in statements:
+                conn.execute(sql, params)
+
+    def query(self, sql: str, params: tuple[object, ...] = ()) -> list[sqlite3.Row]:
+        with self._read() as conn:
+            return conn.execute(sql, params).fetchall()
+
+    # --- audit -----------------------------------------------------------------------------
+
+    def _append(self, conn: sqlite3.Connection, record: AuditRecord) -> bool:
+        return chain.append(conn, record, self._now())
+
+    def audit(self, record: AuditRecord) -> bool:
+        """Append one record; False when its dedupe key was already recorded."""
+        with self._tx() as conn:
+            return self._append(conn, record)
+
+    def audit_rows(self, thread_id: str | None = None, *, limit: int = 1000, after_seq: int = 0) -> list[StoredAudit]:
+        with self._read() as conn:
+            if thread_id is None:
+                rows = conn.execute(
+                    "SELECT * FROM cg_audit WHERE seq > ? ORDER BY seq LIMIT ?", (after_seq, limit)
+                ).fetchall()
+            else:
+                rows = conn.execute(
+                    "SELECT * FROM cg_audit WHERE thread_id = ? AND seq > ? ORDER BY seq LIMIT ?",
+                    (thread_id, after_seq, limit),
+                ).fetchall()
+        return [StoredAudit.model_validate(dict(row)) for row in rows]
+
+    def verify(self) -> VerifyReport:
+        """Recompute the chain; name the first record that does not match."""
+        conn = self.connect()
+        try:
+            return chain.verify(conn)
+        finally:
+            conn.close()
+
+    # --- ledger ----------------------------------------------------------------------------
+
+    def ledger_get(self, key: str) -> LedgerEntry | None:
+        with self._read() as conn:
+            row = conn.execute("SELECT * FROM cg_ledger WHERE key = ?", (key,)).fetchone()
+        if row is None:
+            return None
+        data = dict(row)
+        data["result"] = json.loads(data["result"]) if data["result"] else None
+        return LedgerEntry(**data)
+
+    def record_intent(
+        self, *, key: str, thread_id: str, digest: str, step: str, instance_id: str, audit: AuditRecord
+    ) -> LedgerEntry:
+        """Write the intent (once) and its audit record, in one transaction."""
+        with self._tx() as conn:
+            exists = conn.execute("SELECT 1 FROM cg_ledger WHERE key = ?", (key,)).fetchone()
+            if not exists:
+                conn.execute(
+                    "INSERT INTO cg_ledger (key, thread_id, digest, step, instance_id, intent_at) VALUES (?,?,?,?,?,?)",
+                    (key, thread_id, digest, step, instance_id, self._now()),
+                )
+                self._append(conn, audit)
+        entry = self.ledger_get(key)
+        if entry is None:
+            raise InternalError(f"the ledger intent {key} was written but cannot be read back")
+        return entry
+
+    def confirm(self, key: str, result: dict[str, Any], audit: AuditRecord) -> None:
+        """Mark the effect done (once) and append its audit record, in one transaction."""
+        with self._tx() as conn:
+            row = conn.execute("SELECT confirmed_at FROM cg_ledger WHERE key = ?", (key,)).fetchone()
+            if row is None:
+                raise KeyError(f"no ledger intent for {key}")
+            if row["confirmed_at"] is None:
+                conn.execute(
+                    "UPDATE cg_ledger SET confirmed_at = ?, result = ? WHERE key = ?",
+                    (self._now(), canonical_json(result), key),
+                )
+                self._append(conn, audit)
+
+    def undo_generation(self, thread_id: str, digest: str) -> int:
+        """How many times the plan was executed and undone (confirmed undos): its current generation."""
+        with self._read() as conn:
+            return self._undos(conn, thread_id, digest)
+
+    @staticmethod
+    def _undos(conn: sqlite3.Connection, thread_id: str, digest: str) -> int:
+        row = conn.execute(
+            "SELECT COUNT(*) FROM cg_ledger WHERE thread_id = ? AND digest = ? AND confirmed_at IS NOT NULL"
+            " AND (step = 'undo' OR step LIKE 'undo#%')",
+            (thread_id, digest),
+        ).fetchone()
+        return int(row[0])
+
+    def ledger_rows(self, thread_id: str | None = None) -> list[LedgerEntry]:
+        with self._read() as conn:
+            if thread_id is None:
+                rows = conn.execute("SELECT * FROM cg_ledger ORDER BY intent_at").fetchall()
+            else:
+                rows = conn.execute(
+                    "SELECT * FROM cg_ledger WHERE thread_id = ? ORDER BY intent_at", (thread_id,)
+                ).fetchall()
+        out = []
+        for row in rows:
+            data = dict(row)
+            data["result"] = json.loads(data["result"]) if data["result"] else None
+            out.append(LedgerEntry(**data))
+        return out
+
+    # --- thread index ----------------------------------------------------------------------
+
+    def set_thread(
+        self, thread_id: str, alert_id: str, status: str, outcome: Outcome | None = None, alert: Alert | None = None
+    ) -> None:
+        """Index a thread's status; the alert is kept so a run killed before its first checkpoint can restart."""
+        with self._tx() as conn:
+            self._upsert_thread(conn, thread_id, alert_id, status, outcome, alert)
+
+    def _upsert_thread(
+        self,
+        conn: sqlite3.Connection,
+        thread_id: str,
+        alert_id: str,
+        status: str,
+        outcome: Outcome | None,
+        alert: Alert | None,
+    ) -> None:
+        # defaults left out (they come back on parsing): about a third of the bytes of an outcome
+        payload = outcome.model_dump_json(exclude_defaults=True) if outcome is not None else None
+        alert_json = alert.model_dump_json(exclude_defaults=True) if alert is not None else None
+        conn.execute(
+            "INSERT INTO cg_threads (thread_id, alert_id, status, updated_at, outcome, alert) VALUES (?,?,?,?,?,?)"
+            " ON CONFLICT(thread_id) DO UPDATE SET status=excluded.status, updated_at=excluded.updated_at,"
+            " outcome=COALESCE(excluded.outcome, cg_threads.outcome),"
+            " alert=COALESCE(excluded.alert, cg_threads.alert)",
+            (thread_id, alert_id, status, self._now(), payload, alert_json),
+        )
+
+    def record_outcome(self, outcome: Outcome, *, actor: str, authorized_by: str | None = None) -> bool:
+        """Index the thread's outcome and append its audit record, in one transaction.
+
+        The record is written once per thread, plan, status and generation, however often the run is
+        replayed: a plan executed again after an undo is a new generation, and a `rolled_back` outcome
+        belongs to the generation its (already confirmed) undo closed. False when it was recorded before.
+        """
+        with self._tx() as conn:
+            generation = 0
+            if outcome.digest:
+                undos = self._undos(conn, outcome.thread_id, outcome.digest)
+                generation = undos - 1 if outcome.status == "rolled_back" else undos
+            key = f"outcome:{outcome.thread_id}:{outcome.digest}:{outcome.status}"
+            self._upsert_thread(conn, outcome.thread_id, outcome.alert_id, outcome.status, outcome, None)
+            return self._append(
+                conn,
+                AuditRecord(
+                    thread_id=outcome.thread_id,
+                    actor=actor,
+                    authorized_by=authorized_by,
+                    event="outcome",
+                    instance_id=outcome.instance_id,
+                    digest=outcome.digest,
+                    result=outcome.status,
+                    detail=outcome.reason,
+                    dedupe_key=key + (f":{generation}" if generation else ""),
+                ),
+            )
+
+    def threads(self, status: str | None = None, *, limit: int = 100, offset: int = 0) -> list[dict[str, Any]]:
+        with self._read() as conn:
+            if status is None:
+                rows = conn.execute(
+                    "SELECT * FROM cg_threads ORDER BY updated_at LIMIT ? OFFSET ?", (limit, offset)
+                ).fetchall()
+            else:
+                rows = conn.execute(
+                    "SELECT * FROM cg_threads WHERE status = ? ORDER BY updated_at LIMIT ? OFFSET ?",
+                    (status, limit, offset),
+                ).fetchall()
+        return [dict(row) for row in rows]
+
+    def thread(self, thread_id: str) -> dict[str, Any] | None:
+        with self._read() as conn:
+            row = conn.execute("SELECT * FROM cg_threads WHERE thread_id = ?", (thread_id,)).fetchone()
+        return None if row is None else dict(row)
+
+    def threads_since(self, since: str = "") -> list[dict[str, Any]]:
+        """Every indexed thread updated at or after `since` (ISO-8601; "" for all)."""
+        with self._read() as conn:
+            rows = conn.execute("SELECT * FROM cg_threads WHERE updated_at >= ?", (since,)).fetchall()
+        return [dict(row) for row in rows]
+
+    def thread_statuses(self) -> dict[str, str]:
+        """Each thread's status now."""
+        with self._read() as conn:
+            return {r["thread_id"]: r["status"] for r in conn.execute("SELECT thread_id, status FROM cg_threads")}
+
+    def reviewed_threads(self) -> set[str]:
+        """Threads a person answered (any review event in the audit trail: approved, rejected, edited, refused)."""
+        with self._read() as conn:
+            rows = conn.execute("SELECT DISTINCT thread_id FROM cg_audit WHERE event LIKE 'review%'").fetchall()
+        return {r["thread_id"] for r in rows}
