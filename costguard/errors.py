@@ -48,6 +48,10 @@ class CloudUnavailable(RetryableError):
     """The cloud API could not be reached or answered with a server error."""
 
 
+class ResourceBusy(RetryableError):
+    """Another thread is acting on the same resource right now: wait, then find it handled."""
+
+
 class ModelUnavailable(RetryableError):
     """The model server could not be reached, timed out, or rate-limited us."""
 

@@ -233,6 +233,28 @@ class Outcome(_Strict):
     agent_version: str | None = None  # package version and policy hash, to trace regressions
 
 
+SourceStatus = Literal["handled", "in_progress", "ignored", "invalid_input"]
+
+
+class SourceOutcome(_Strict):
+    """What became of one source alert (a queue message, a line of a file): the threads it started, summarised.
+
+    An alarm on one instance starts one thread; an anomaly or a budget fans out into one thread per resource
+    its scope covers; an alert that asks for nothing is `ignored`; a malformed one is `invalid_input`.
+    `in_progress`: a thread it started has not finished, or failed in a way worth another delivery.
+    """
+
+    source_id: str
+    source_kind: str
+    status: SourceStatus
+    reason: str = ""
+    message_id: str | None = None
+    children: tuple[str, ...] = ()  # thread ids, one per resource
+    by_status: dict[str, int] = Field(default_factory=dict)  # children by outcome status
+    savings_proposed_usd_per_month: float = 0.0
+    savings_realised_usd_per_month: float = 0.0
+
+
 class GraphInput(TypedDict):
     """What a run starts from: one alert."""
 

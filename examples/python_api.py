@@ -1,4 +1,3 @@
-# ruff: noqa: T201
 """costguard from Python: one alert through the graph, paused for review, approved, and its history.
 
     python examples/python_api.py                   # checkpoints in memory

@@ -28,6 +28,7 @@ from costguard.settings import Settings
 from costguard.tools.cloud import Ec2Cloud
 from costguard.tools.notify import WebhookNotifier
 from costguard.tools.store import Store
+from tests.aws_routes import Routes, make_routes
 
 if TYPE_CHECKING:
     from mypy_boto3_cloudwatch.type_defs import MetricDatumTypeDef
@@ -256,3 +257,9 @@ def cli_env(aws_env: str, db: Path) -> dict[str, str]:
         }
     )
     return env
+
+
+@pytest.fixture
+def routes(aws_env: str) -> Routes:
+    """A fresh emulated account whose queue is fed by an SNS topic and an EventBridge rule."""
+    return make_routes(aws_env)

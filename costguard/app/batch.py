@@ -13,19 +13,44 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from costguard.app.sources import Ignored, InvalidMessage, ResourceAlert, ScopeAlert, parse_message
 from costguard.errors import InvalidAlert
 from costguard.nodes import outcome
 from costguard.state import ALERT_ID_MAX, Alert, Outcome, alert_problems
 
+SourceItem = ResourceAlert | ScopeAlert | Ignored
+# keys that mark a line as one of AWS's messages (an SNS envelope, an EventBridge event, a raw anomaly or alarm)
+MESSAGE_MARKERS = ("Type", "detail-type", "anomalyId", "AlarmName")
+
+
+def parse_line(line: str, number: int) -> Alert | SourceItem:
+    """One JSONL line: costguard's own alert, or one of AWS's alert messages (see costguard.app.sources)."""
+    data = _json_object(line, number)
+    if "alert_id" not in data and any(key in data for key in MESSAGE_MARKERS):
+        try:
+            parsed = parse_message(line)
+        except InvalidMessage as exc:
+            raise InvalidAlert(number, exc.reason) from exc
+        return parsed
+    return _alert(data, number)
+
 
 def parse_alert_line(line: str, number: int) -> Alert:
     """One JSONL line to an Alert, or InvalidAlert naming the line and the problem."""
+    return _alert(_json_object(line, number), number)
+
+
+def _json_object(line: str, number: int) -> dict[str, Any]:
     try:
         data = json.loads(line)
     except json.JSONDecodeError as exc:
         raise InvalidAlert(number, f"not valid JSON ({exc.msg} at column {exc.colno})") from exc
     if not isinstance(data, dict):
         raise InvalidAlert(number, f"expected a JSON object, got {type(data).__name__}")
+    return data
+
+
+def _alert(data: dict[str, Any], number: int) -> Alert:
     try:
         return Alert.model_validate(data)
     except ValidationError as exc:
@@ -40,14 +65,14 @@ def readable_alert_id(data: dict[str, Any]) -> str | None:
     return None
 
 
-def read_alerts(path: Path) -> Iterator[Alert | InvalidAlert]:
-    """Every non-blank line of the file: an Alert, or the InvalidAlert describing it."""
+def read_alerts(path: Path) -> Iterator[Alert | InvalidAlert | SourceItem]:
+    """Every non-blank line of the file: an Alert, an AWS alert message, or the InvalidAlert describing it."""
     with path.open(encoding="utf-8", errors="replace") as fh:
         for number, line in enumerate(fh, start=1):
             if not line.strip():
                 continue
             try:
-                yield parse_alert_line(line, number)
+                yield parse_line(line, number)
             except InvalidAlert as exc:
                 yield exc
 

@@ -46,13 +46,17 @@ def scan(
     now: datetime,
     cpu_idle_threshold_pct: float = 10.0,
     hours_per_month: float = 730,
+    instance_types: frozenset[str] | None = None,
 ) -> list[Alert]:
-    """An alert for each running instance whose 24 h average CPU is under the threshold or unknown."""
+    """An alert for each running instance (of `instance_types`, if given) whose 24 h average CPU is under the
+    threshold or unknown."""
     alerts: list[Alert] = []
     for instance_id in running_instance_ids(cloud, region):
         facts = cloud.describe(instance_id, region)
         if not facts.exists or facts.state != "running":
             continue  # gone or stopped between the listing and the look
+        if instance_types is not None and facts.instance_type not in instance_types:
+            continue
         if facts.cpu_avg_pct is not None and facts.cpu_avg_pct >= cpu_idle_threshold_pct:
             continue
         alerts.append(_alert(facts, prices, now=now, threshold=cpu_idle_threshold_pct, hours=hours_per_month))

@@ -3,11 +3,11 @@
 import typer
 from typer.exceptions import TyperException
 
-from costguard.cli import local, process, records, review
+from costguard.cli import local, process, records, review, watch
 from costguard.cli.base import EXIT_OK, app, configure_cli_logging, report_error
 from costguard.errors import CostguardError
 
-__all__ = ["app", "local", "main", "process", "records", "review"]
+__all__ = ["app", "local", "main", "process", "records", "review", "watch"]
 
 
 def main() -> None:

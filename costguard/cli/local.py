@@ -62,14 +62,18 @@ def observe(
 def emulator(
     port: Annotated[int, typer.Option("--port")] = 5000,
     seed: Annotated[bool, typer.Option("--seed/--no-seed", help="Seed the demo fleet.")] = True,
+    routes: Annotated[
+        bool, typer.Option("--routes/--no-routes", help="Create the alert queue, SNS topic and EventBridge rule.")
+    ] = True,
 ) -> None:
-    """moto's EC2/CloudWatch emulator on 127.0.0.1 with the demo fleet, in the foreground until stopped."""
+    """moto's emulator on 127.0.0.1 with the demo fleet and the alert routes, in the foreground until stopped."""
     import threading
 
     import boto3
 
     from costguard.sandbox.emulator import MotoServer
     from costguard.sandbox.fleet import seed_fleet
+    from costguard.sandbox.routes import create_alert_routes
 
     with MotoServer(port=port) as server:
         if seed:
@@ -81,6 +85,10 @@ def emulator(
             for f in fleet:
                 table.add_row(f.name, f.instance_id, f.instance_type, f.expected)
             out.print(table)
+        if routes:
+            session = boto3.Session(aws_access_key_id="demo", aws_secret_access_key="demo", region_name="us-east-1")  # noqa: S106
+            made = create_alert_routes(session, endpoint_url=server.url)
+            out.print(f"alert queue {made.queue_url}\nSNS topic {made.topic_arn}\nEventBridge rule {made.rule_name}")
         err.print(
             f"export AWS_ENDPOINT_URL={server.url} AWS_ACCESS_KEY_ID=demo AWS_SECRET_ACCESS_KEY=demo "
             "AWS_DEFAULT_REGION=us-east-1   # Ctrl-C stops the emulator"

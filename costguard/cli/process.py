@@ -11,7 +11,8 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from costguard.app.batch import batch_report, read_alerts
+from costguard.app.batch import SourceItem, batch_report, read_alerts
+from costguard.app.sourcing import SourceRunner
 from costguard.app.wiring import build_costguard
 from costguard.app.workers import process_in_workers
 from costguard.cli.base import (
@@ -36,8 +37,11 @@ from costguard.cli.base import (
     settings_for,
     show,
 )
-from costguard.errors import CostguardError, ReviewError, WorkerDied
-from costguard.state import Outcome
+from costguard.errors import CostguardError, InvalidAlert, ReviewError, WorkerDied
+from costguard.policy import Policy
+from costguard.settings import Settings
+from costguard.state import Alert, Outcome, SourceOutcome
+from costguard.tools.cloud import Ec2Cloud
 
 
 @app.command()
@@ -64,8 +68,14 @@ def process(
         Path | None, typer.Option("--report", help="Write the batch report (success / partial_success) here.")
     ] = None,
 ) -> None:
-    """Run every alert of FILE through the graph (one thread per alert_id)."""
-    items = list(read_alerts(file))
+    """Run every alert of FILE through the graph (one thread per alert_id).
+
+    A line is costguard's alert JSON or one of AWS's alert messages (an SNS notification or EventBridge event
+    of Cost Anomaly Detection, CloudWatch alarms or AWS Budgets), as `watch` takes them from a queue.
+    """
+    lines = list(read_alerts(file))
+    items = [i for i in lines if isinstance(i, Alert | InvalidAlert)]
+    messages = [i for i in lines if not isinstance(i, Alert | InvalidAlert)]
     settings = settings_for(db)
     run_policy = policy_for(settings, policy, phase)  # a bad policy or script fails here, not in a worker
     stream: Iterator[Outcome]
@@ -93,6 +103,7 @@ def process(
     except WorkerDied as exc:
         done = f"{len(outcomes)} of {len(items)} outcome(s) reported"
         fail(f"{exc}; {done}; `costguard resume --all` finishes what was started", EXIT_PARTIAL)
+    sources = run_messages(messages, settings, run_policy, scripted_model, as_json, outcomes)
     if not as_json:
         out.print(outcome_table(outcomes, f"{len(outcomes)} alert(s), phase {run_policy.phase}"))
         counts: dict[str, int] = {}
@@ -100,13 +111,42 @@ def process(
             counts[o.status] = counts.get(o.status, 0) + 1
         out.print(", ".join(f"{k}: {v}" for k, v in sorted(counts.items())))
     summary = batch_report(outcomes)
+    summary["sources"] = [source.model_dump(mode="json") for source in sources]
     if report is not None:
         report.write_text(json.dumps(summary, indent=1, default=str) + "\n", encoding="utf-8")
     if not as_json:
         out.print(f"batch: [bold]{summary['status']}[/]")
         for failure in summary["failures"]:
             err.print(f"[red]failed[/] {failure['alert_id']}: {failure['error_class']}: {failure['reason']}")
+        for source in sources:
+            out.print(f"{source.source_id} [{source.source_kind}] {source.status}: {source.reason}", markup=False)
     finish(outcomes)
+
+
+def run_messages(
+    messages: list[SourceItem],
+    settings: Settings,
+    run_policy: Policy,
+    scripted_model: Path | None,
+    as_json: bool,
+    outcomes: list[Outcome],
+) -> list[SourceOutcome]:
+    """AWS's alert messages of the file: each through the graph as `watch` runs it (fanned out if it names a scope)."""
+    if not messages:
+        return []
+    guard = build_costguard(settings, run_policy, model=scripted_model_from(scripted_model))
+    if not isinstance(guard.deps.cloud, Ec2Cloud):  # pragma: no cover - the CLI always wires Ec2Cloud
+        fail("messages need the EC2 cloud")
+    runner = SourceRunner(guard, guard.deps.cloud, guard.deps.prices, default_region=settings.aws_region)
+    sources = []
+    for message in messages:
+        handled = runner.handle(message)
+        sources.append(handled.source)
+        outcomes.extend(handled.outcomes)
+        if as_json:
+            for o in handled.outcomes:
+                emit_json(outcome_json(o))
+    return sources
 
 
 @app.command()

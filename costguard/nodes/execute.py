@@ -20,7 +20,8 @@ from costguard.context import Deps
 from costguard.errors import CloudPermissionError, CriticalError, InternalError, RailTrippedAtExecution
 from costguard.policy import recheck_at_execution
 from costguard.state import Approval, CostState, Facts, Plan, Result
-from costguard.tools.store import AuditRecord, generation_step, idempotency_key
+from costguard.tools.store import AuditRecord, LedgerEntry, generation_step, idempotency_key
+from costguard.tools.store.locks import resource_lock
 from costguard.tools.store.once import LedgerStep, run_once
 
 
@@ -83,13 +84,21 @@ def execute(state: CostState, runtime: Runtime[Deps]) -> dict[str, Any]:
     plan = state.get("plan")
     if plan is None:
         raise InternalError("execute was reached without a plan")
+    # one plan acts on a resource at a time: an alarm and a budget's fan-out may name the same instance at once
+    with resource_lock(deps.store, plan.instance_id, plan.thread_id, deps.clock):
+        return _execute_locked(state, deps, plan)
+
+
+def _execute_locked(state: CostState, deps: Deps, plan: Plan) -> dict[str, Any]:
     approval = state.get("approval")
     fresh = deps.cloud.describe(plan.instance_id, plan.region)
-
     generation = deps.store.undo_generation(plan.thread_id, plan.digest)  # > 0: executed again after an undo
     snap_step, act_step = _step(plan, "snapshot", generation), _step(plan, plan.action, generation)
     if deps.store.ledger_get(act_step.key) is None:
-        # nothing was done yet: the rails decide on what the cloud says now
+        # nothing was done yet: another thread may have handled the resource; else the rails decide on fresh facts
+        other = deps.store.acted_on(plan.instance_id, except_thread=plan.thread_id)
+        if other is not None:
+            return _already_handled(deps, plan, approval, other)
         refusals = recheck_at_execution(plan, fresh, deps.prices, deps.policy)
         if refusals:
             return _critical(deps, plan, approval, RailTrippedAtExecution(plan.instance_id, refusals), refusals)
@@ -114,6 +123,22 @@ def execute(state: CostState, runtime: Runtime[Deps]) -> dict[str, Any]:
             snapshot_ids=tuple(snapshots),
         )
     }
+
+
+def _already_handled(deps: Deps, plan: Plan, approval: Approval | None, other: LedgerEntry) -> dict[str, Any]:
+    """Another thread acted on this resource (and nobody undid it): say so; never a second snapshot or action."""
+    reason = f"{plan.instance_id} was already handled by {other.thread_id} ({other.step}); nothing done again"
+    deps.store.audit(
+        _audit(
+            plan,
+            approval,
+            "execution_skipped",
+            "already_handled",
+            reason,
+            key=f"skipped:{plan.thread_id}:{plan.digest}",
+        )
+    )
+    return {"result": Result(status="rejected", reason=reason, rules=("already_handled",))}
 
 
 def _snapshot_once(deps: Deps, plan: Plan, approval: Approval, fresh: Facts, step: LedgerStep) -> list[str]:

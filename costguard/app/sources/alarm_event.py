@@ -60,7 +60,7 @@ def from_event(event: EventBridgeEvent) -> AlarmChange:
     if len(arns) != 1:
         raise InvalidMessage(f"alarm event lists {len(arns)} CloudWatch alarm ARNs in resources, expected 1")
     region, account = arn_parts(arns[0])
-    if region != event.region or account != event.account:
+    if region != event.region or (event.account is not None and account != event.account):
         raise InvalidMessage("alarm ARN disagrees with the event's region or account")
     configuration = raw.configuration or _EventConfiguration()
     metrics = tuple(

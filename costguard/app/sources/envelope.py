@@ -16,7 +16,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from costguard.app.sources.errors import InvalidMessage
-from costguard.app.sources.wire import AccountId, Name, Text, Time, Wire, read
+from costguard.app.sources.wire import Name, OptAccountId, Text, Time, Wire, read
 
 MAX_BODY_CHARS = 1_048_576  # SQS's largest message (1 MiB)
 
@@ -39,7 +39,7 @@ class EventBridgeEvent(Wire):
     id: Name
     detail_type: Text = Field(alias="detail-type")
     source: Text
-    account: AccountId
+    account: OptAccountId = None  # AWS always sends it; moto's emulator leaves it out
     time: Time
     region: Text
     resources: list[Text]

@@ -36,4 +36,16 @@ CREATE TABLE IF NOT EXISTS cg_threads (
     alert TEXT
 );
 CREATE INDEX IF NOT EXISTS cg_threads_status ON cg_threads(status, updated_at);
+CREATE TABLE IF NOT EXISTS cg_resource_locks (
+    resource_id TEXT PRIMARY KEY,
+    thread_id TEXT NOT NULL,
+    acquired_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS cg_sources (
+    source_id TEXT PRIMARY KEY,
+    source_kind TEXT NOT NULL,
+    status TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    outcome TEXT NOT NULL
+);
 """

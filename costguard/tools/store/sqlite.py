@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -19,8 +20,16 @@ from typing import Any
 from costguard.errors import ConfigError, InternalError
 from costguard.state import Alert, Outcome, canonical_json
 from costguard.tools.store import chain
-from costguard.tools.store.records import AuditRecord, LedgerEntry, StoredAudit, VerifyReport
+from costguard.tools.store.records import AuditRecord, LedgerEntry, StoredAudit, VerifyReport, base_step
 from costguard.tools.store.schema import SCHEMA
+
+ACTIONS = ("shutdown", "resize")  # the ledger steps that change a resource (snapshots and undos do not)
+
+
+def _entry(row: sqlite3.Row) -> LedgerEntry:
+    data = dict(row)
+    data["result"] = json.loads(data["result"]) if data["result"] else None
+    return LedgerEntry(**data)
 
 
 class Store:
@@ -64,11 +73,11 @@ class Store:
         return conn
 
     @contextmanager
-    def _read(self) -> Iterator[sqlite3.Connection]:
+    def reading(self) -> Iterator[sqlite3.Connection]:
         yield self._conn()
 
     @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
+    def transaction(self) -> Iterator[sqlite3.Connection]:
         conn = self._conn()
         conn.execute("BEGIN IMMEDIATE")
         try:
@@ -80,31 +89,32 @@ class Store:
 
     def write(self, sql: str, params: tuple[object, ...]) -> None:
         """One statement in its own transaction."""
-        with self._tx() as conn:
+        with self.transaction() as conn:
             conn.execute(sql, params)
 
     def write_many(self, statements: list[tuple[str, tuple[object, ...]]]) -> None:
         """Several statements in one transaction (one commit instead of one each)."""
-        with self._tx() as conn:
+        with self.transaction() as conn:
             for sql, params in statements:
                 conn.execute(sql, params)
 
     def query(self, sql: str, params: tuple[object, ...] = ()) -> list[sqlite3.Row]:
-        with self._read() as conn:
+        with self.reading() as conn:
             return conn.execute(sql, params).fetchall()
 
     # --- audit -----------------------------------------------------------------------------
 
-    def _append(self, conn: sqlite3.Connection, record: AuditRecord) -> bool:
+    def append_audit(self, conn: sqlite3.Connection, record: AuditRecord) -> bool:
+        """Append inside the caller's transaction (a change and its record commit together)."""
         return chain.append(conn, record, self._now())
 
     def audit(self, record: AuditRecord) -> bool:
         """Append one record; False when its dedupe key was already recorded."""
-        with self._tx() as conn:
-            return self._append(conn, record)
+        with self.transaction() as conn:
+            return self.append_audit(conn, record)
 
     def audit_rows(self, thread_id: str | None = None, *, limit: int = 1000, after_seq: int = 0) -> list[StoredAudit]:
-        with self._read() as conn:
+        with self.reading() as conn:
             if thread_id is None:
                 rows = conn.execute(
                     "SELECT * FROM cg_audit WHERE seq > ? ORDER BY seq LIMIT ?", (after_seq, limit)
@@ -127,26 +137,22 @@ class Store:
     # --- ledger ----------------------------------------------------------------------------
 
     def ledger_get(self, key: str) -> LedgerEntry | None:
-        with self._read() as conn:
+        with self.reading() as conn:
             row = conn.execute("SELECT * FROM cg_ledger WHERE key = ?", (key,)).fetchone()
-        if row is None:
-            return None
-        data = dict(row)
-        data["result"] = json.loads(data["result"]) if data["result"] else None
-        return LedgerEntry(**data)
+        return None if row is None else _entry(row)
 
     def record_intent(
         self, *, key: str, thread_id: str, digest: str, step: str, instance_id: str, audit: AuditRecord
     ) -> LedgerEntry:
         """Write the intent (once) and its audit record, in one transaction."""
-        with self._tx() as conn:
+        with self.transaction() as conn:
             exists = conn.execute("SELECT 1 FROM cg_ledger WHERE key = ?", (key,)).fetchone()
             if not exists:
                 conn.execute(
                     "INSERT INTO cg_ledger (key, thread_id, digest, step, instance_id, intent_at) VALUES (?,?,?,?,?,?)",
                     (key, thread_id, digest, step, instance_id, self._now()),
                 )
-                self._append(conn, audit)
+                self.append_audit(conn, audit)
         entry = self.ledger_get(key)
         if entry is None:
             raise InternalError(f"the ledger intent {key} was written but cannot be read back")
@@ -154,7 +160,7 @@ class Store:
 
     def confirm(self, key: str, result: dict[str, Any], audit: AuditRecord) -> None:
         """Mark the effect done (once) and append its audit record, in one transaction."""
-        with self._tx() as conn:
+        with self.transaction() as conn:
             row = conn.execute("SELECT confirmed_at FROM cg_ledger WHERE key = ?", (key,)).fetchone()
             if row is None:
                 raise KeyError(f"no ledger intent for {key}")
@@ -163,11 +169,11 @@ class Store:
                     "UPDATE cg_ledger SET confirmed_at = ?, result = ? WHERE key = ?",
                     (self._now(), canonical_json(result), key),
                 )
-                self._append(conn, audit)
+                self.append_audit(conn, audit)
 
     def undo_generation(self, thread_id: str, digest: str) -> int:
         """How many times the plan was executed and undone (confirmed undos): its current generation."""
-        with self._read() as conn:
+        with self.reading() as conn:
             return self._undos(conn, thread_id, digest)
 
     @staticmethod
@@ -179,20 +185,30 @@ class Store:
         ).fetchone()
         return int(row[0])
 
+    def acted_on(self, instance_id: str, *, except_thread: str) -> LedgerEntry | None:
+        """Another thread's confirmed action on the instance that no undo has compensated (the latest), if any."""
+        with self.reading() as conn:
+            rows = conn.execute(
+                "SELECT * FROM cg_ledger WHERE instance_id = ? AND thread_id != ? AND confirmed_at IS NOT NULL"
+                " ORDER BY confirmed_at",
+                (instance_id, except_thread),
+            ).fetchall()
+        entries = [_entry(row) for row in rows]
+        undone = Counter((e.thread_id, e.digest) for e in entries if base_step(e.step) == "undo")
+        acts = [e for e in entries if base_step(e.step) in ACTIONS]
+        done = Counter((e.thread_id, e.digest) for e in acts)
+        live = [e for e in acts if done[(e.thread_id, e.digest)] > undone[(e.thread_id, e.digest)]]
+        return live[-1] if live else None
+
     def ledger_rows(self, thread_id: str | None = None) -> list[LedgerEntry]:
-        with self._read() as conn:
+        with self.reading() as conn:
             if thread_id is None:
                 rows = conn.execute("SELECT * FROM cg_ledger ORDER BY intent_at").fetchall()
             else:
                 rows = conn.execute(
                     "SELECT * FROM cg_ledger WHERE thread_id = ? ORDER BY intent_at", (thread_id,)
                 ).fetchall()
-        out = []
-        for row in rows:
-            data = dict(row)
-            data["result"] = json.loads(data["result"]) if data["result"] else None
-            out.append(LedgerEntry(**data))
-        return out
+        return [_entry(row) for row in rows]
 
     # --- thread index ----------------------------------------------------------------------
 
@@ -200,7 +216,7 @@ class Store:
         self, thread_id: str, alert_id: str, status: str, outcome: Outcome | None = None, alert: Alert | None = None
     ) -> None:
         """Index a thread's status; the alert is kept so a run killed before its first checkpoint can restart."""
-        with self._tx() as conn:
+        with self.transaction() as conn:
             self._upsert_thread(conn, thread_id, alert_id, status, outcome, alert)
 
     def _upsert_thread(
@@ -230,14 +246,14 @@ class Store:
         replayed: a plan executed again after an undo is a new generation, and a `rolled_back` outcome
         belongs to the generation its (already confirmed) undo closed. False when it was recorded before.
         """
-        with self._tx() as conn:
+        with self.transaction() as conn:
             generation = 0
             if outcome.digest:
                 undos = self._undos(conn, outcome.thread_id, outcome.digest)
                 generation = undos - 1 if outcome.status == "rolled_back" else undos
             key = f"outcome:{outcome.thread_id}:{outcome.digest}:{outcome.status}"
             self._upsert_thread(conn, outcome.thread_id, outcome.alert_id, outcome.status, outcome, None)
-            return self._append(
+            return self.append_audit(
                 conn,
                 AuditRecord(
                     thread_id=outcome.thread_id,
@@ -253,7 +269,7 @@ class Store:
             )
 
     def threads(self, status: str | None = None, *, limit: int = 100, offset: int = 0) -> list[dict[str, Any]]:
-        with self._read() as conn:
+        with self.reading() as conn:
             if status is None:
                 rows = conn.execute(
                     "SELECT * FROM cg_threads ORDER BY updated_at LIMIT ? OFFSET ?", (limit, offset)
@@ -266,23 +282,23 @@ class Store:
         return [dict(row) for row in rows]
 
     def thread(self, thread_id: str) -> dict[str, Any] | None:
-        with self._read() as conn:
+        with self.reading() as conn:
             row = conn.execute("SELECT * FROM cg_threads WHERE thread_id = ?", (thread_id,)).fetchone()
         return None if row is None else dict(row)
 
     def threads_since(self, since: str = "") -> list[dict[str, Any]]:
         """Every indexed thread updated at or after `since` (ISO-8601; "" for all)."""
-        with self._read() as conn:
+        with self.reading() as conn:
             rows = conn.execute("SELECT * FROM cg_threads WHERE updated_at >= ?", (since,)).fetchall()
         return [dict(row) for row in rows]
 
     def thread_statuses(self) -> dict[str, str]:
         """Each thread's status now."""
-        with self._read() as conn:
+        with self.reading() as conn:
             return {r["thread_id"]: r["status"] for r in conn.execute("SELECT thread_id, status FROM cg_threads")}
 
     def reviewed_threads(self) -> set[str]:
         """Threads a person answered (any review event in the audit trail: approved, rejected, edited, refused)."""
-        with self._read() as conn:
+        with self.reading() as conn:
             rows = conn.execute("SELECT DISTINCT thread_id FROM cg_audit WHERE event LIKE 'review%'").fetchall()
         return {r["thread_id"] for r in rows}
