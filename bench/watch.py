@@ -47,6 +47,15 @@ def _watch_once(built: Any, queue: SqsQueue, concurrency: int) -> float:
     return elapsed
 
 
+def _drain(sqs: Any, url: str) -> float:
+    """The queue alone: receive and delete every message, no work (what the emulator itself costs)."""
+    started = time.perf_counter()
+    while messages := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1).get("Messages"):
+        for message in messages:
+            sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+    return time.perf_counter() - started
+
+
 def watch(
     n: int, reps: int, root: Path | None, log: Callable[[str], None], *, latency: float, concurrency: int
 ) -> list[Row]:
@@ -56,6 +65,7 @@ def watch(
     bodies = [json.dumps(a.model_dump(mode="json", exclude_none=True)) for a in alerts]
     watched: list[float] = []
     processed: list[float] = []
+    drained: list[float] = []
     with MotoServer() as server:
         session = boto3.Session(aws_access_key_id="bench", aws_secret_access_key="bench", region_name=REGION)
         sqs: Any = session.client("sqs", endpoint_url=server.url)
@@ -74,13 +84,31 @@ def watch(
                 list(built.guard.process(alerts, concurrency=concurrency))
                 processed.append(time.perf_counter() - started)
                 close(built)
-            log(f"  watch rep {rep + 1}/{reps}: watch {watched[-1]:.2f} s, process {processed[-1]:.2f} s")
+            url = sqs.create_queue(QueueName=f"bench-drain-{rep}")["QueueUrl"]
+            _fill(sqs, url, bodies)
+            drained.append(_drain(sqs, url))
+            log(
+                f"  watch rep {rep + 1}/{reps}: watch {watched[-1]:.2f} s, process {processed[-1]:.2f} s, "
+                f"the queue alone {drained[-1]:.2f} s"
+            )
     what = f"{n} alerts, {latency * 1e3:.0f} ms model, concurrency {concurrency}"
     note = (
         "costguard watch --once (SqsQueue on moto's SQS server: receive up to 10, delete after the outcome, "
         "visibility heartbeat) against CostGuard.process on the same alerts in-process; same model and fake EC2."
     )
+    both = [p + q for p, q in zip(processed, drained, strict=True)]
     rows = [
+        Row(
+            "7 watch",
+            f"wall time from SQS to durable outcomes, {what}",
+            "s",
+            Stat.of(watched),
+            "process + the queue alone (receive and delete, no work), one after the other",
+            Stat.of(both),
+            ratios(watched, both),
+            note=f"the queue alone: {Stat.of(drained).median:.2f} s for {n} messages on moto's SQS server (same "
+            "2 cores): the emulator's own cost, most of the difference to process.",
+        ),
         Row(
             "7 watch",
             f"wall time from SQS to durable outcomes, {what}",
@@ -90,7 +118,7 @@ def watch(
             Stat.of(processed),
             ratios(watched, processed),
             note=note,
-        )
+        ),
     ]
     if latency == 0:
         rows.append(

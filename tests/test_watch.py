@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -22,10 +23,10 @@ from costguard.policy import Policy
 from costguard.sandbox.scripted_model import ScriptedChatModel
 from costguard.settings import Settings
 from costguard.tools.cloud import Ec2Cloud
-from costguard.tools.queue import SqsQueue
+from costguard.tools.queue import Message, SqsQueue
 from costguard.tools.store.sources import source as source_of
 from tests.aws_routes import FIXTURES, Routes, alarm_for, queue_is_empty
-from tests.conftest import APPROVER, REGION, cli_env, decision, launch, snapshots_of, state_of
+from tests.conftest import APPROVER, REGION, Harness, cli_env, decision, launch, snapshots_of, state_of
 from tests.test_cli import costguard, json_lines
 
 
@@ -232,3 +233,38 @@ def test_the_observe_scan_runs_as_a_periodic_source(tmp_path: Path, aws_env: str
     assert scan.source.by_status == {"executed": 1}
     assert watcher.stats.scans == 1
     assert watcher.stats.received == 0
+
+
+class ListQueue:
+    """An in-memory queue: what was received, deleted and extended, for the watcher's own bookkeeping."""
+
+    def __init__(self, bodies: list[str]) -> None:
+        self.waiting = [Message(f"m{i}", f"r{i}", body, 1) for i, body in enumerate(bodies)]
+        self.deleted: list[str] = []
+        self.extended: list[str] = []
+
+    def receive(self, *, max_messages: int, wait_s: int, visibility_s: int) -> list[Message]:
+        taken, self.waiting = self.waiting[:max_messages], self.waiting[max_messages:]
+        return taken
+
+    def delete(self, message: Message) -> None:
+        self.deleted.append(message.message_id)
+
+    def extend(self, message: Message, visibility_s: int) -> None:
+        self.extended.append(message.message_id)
+
+
+def test_a_slow_message_keeps_its_visibility_and_is_deleted_once_durable(
+    make_harness: Callable[..., Harness], ec2: Any
+) -> None:
+    iid = launch(ec2, "t3.small", {"env": "dev"})
+    h = make_harness([decision("{{instance_id}}", confidence=0.95)], phase="autonomous")
+    h.model.latency_s = 2.5  # longer than half the visibility timeout below
+    body = json.dumps({"alert_id": "slow", "instance_id": iid, "region": REGION})
+    queue = ListQueue([body])
+    runner = SourceRunner(h.guard, None, h.guard.deps.prices, default_region=REGION)
+    watcher = Watcher(runner, queue, WatchOptions(once=True, visibility_s=2, wait_s=1))
+    watcher.run(threading.Event())
+    assert queue.deleted == ["m0"]
+    assert "m0" in queue.extended  # the heartbeat kept it hidden while the model thought
+    assert state_of(ec2, iid) == "stopped"
