@@ -25,10 +25,15 @@ $(VENV)/.synced: pyproject.toml uv.lock requirements/llama-cpp-python.txt requir
 demo: setup
 	$(BIN)/costguard demo
 
-# LangGraph's API server on 127.0.0.1:2024, offline; Studio and the SDK talk to it
+# LangGraph's API server on 127.0.0.1:$(STUDIO_PORT), offline, with costguard's auth (the reviewers file
+# defaults to the example one: demo keys, for this machine only); Studio, agent-chat-ui and the SDK talk to it
+STUDIO_PORT ?= 2024
 studio: setup
+	@$(BIN)/python -c "import socket, sys; s = socket.socket(); busy = s.connect_ex(('127.0.0.1', $(STUDIO_PORT))) == 0; \
+		sys.exit('error: 127.0.0.1:$(STUDIO_PORT) is already in use; choose another: make studio STUDIO_PORT=2025' if busy else 0)"
+	COSTGUARD_REVIEWERS=$${COSTGUARD_REVIEWERS:-examples/reviewers.toml} \
 	LANGGRAPH_CLI_NO_ANALYTICS=1 LANGGRAPH_NO_VERSION_CHECK=true LANGSMITH_TRACING=false \
-		$(BIN)/langgraph dev --no-browser --host 127.0.0.1 --port 2024
+		$(BIN)/langgraph dev --no-browser --host 127.0.0.1 --port $(STUDIO_PORT)
 
 # benchmarks (not tests): ratios against baselines measured in the same run
 bench: setup

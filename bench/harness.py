@@ -106,6 +106,9 @@ class NullNotifier:
     def critical(self, text: str, *, thread_id: str, detail: dict[str, str]) -> None:
         self.count += 1
 
+    def review_waiting(self, text: str, *, thread_id: str, link: str | None) -> None:
+        return None
+
 
 @dataclass
 class Built:

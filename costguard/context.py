@@ -38,3 +38,4 @@ class Deps:
     clock: Callable[[], datetime] = utcnow
     structured_method: Method = "function_calling"
     telemetry: Telemetry = field(default_factory=Telemetry)
+    review_ui_url: str | None = None  # the review front end's page for a thread: a link in notices

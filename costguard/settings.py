@@ -27,6 +27,8 @@ class Settings(BaseSettings):
     db: Path = Field(default=Path("costguard.db"), validation_alias="COSTGUARD_DB")
     policy: Path | None = Field(default=None, validation_alias="COSTGUARD_POLICY")
     alert_webhook: str | None = Field(default=None, validation_alias="COSTGUARD_ALERT_WEBHOOK")
+    # the review front end (agent-chat-ui) with its apiUrl and assistantId: links in notices and `review show`
+    review_ui_url: str | None = Field(default=None, validation_alias="COSTGUARD_REVIEW_UI_URL")
     # "exit": checkpoints at review pauses, before execute and at the end (see CostGuard._run);
     # "sync": one per step (finer time travel, ~2x the cost per alert).
     durability: Literal["exit", "sync"] = Field(default="exit", validation_alias="COSTGUARD_DURABILITY")

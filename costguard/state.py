@@ -12,6 +12,8 @@ import operator
 from datetime import datetime
 from typing import Annotated, Any, Literal, get_args
 
+from langchain_core.messages import AnyMessage
+from langgraph.graph.message import add_messages
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from typing_extensions import TypedDict
 
@@ -280,3 +282,4 @@ class CostState(TypedDict, total=False):
     review_refusals: int
     result: Result | None
     outcome: Outcome | None
+    messages: Annotated[list[AnyMessage], add_messages]  # the story, for chat front ends (nodes/story.py)

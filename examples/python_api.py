@@ -113,13 +113,14 @@ def main() -> None:
         alert = Alert(alert_id="example-1", instance_id=instance_id, monthly_cost_usd=140, summary="idle for 14 days")
         config: RunnableConfig = {"configurable": {"thread_id": thread_id_for(alert.alert_id)}}
         graph.invoke({"alert": alert}, config, context=deps)
-        request = graph.get_state(config).interrupts[0].value
-        action = request["action_requests"][0]
+        paused = graph.get_state(config)
+        action = paused.interrupts[0].value["action_requests"][0]
+        digest = paused.values["plan"].digest  # the pending plan's, kept in the state (not in the request)
         print(f"review requested: {action['description']}")
-        print(f"digest: {action['args']['digest']}")
+        print(f"digest: {digest}")
 
         # 4. the answer: bound to the plan's digest, checked by the graph itself
-        answer = ReviewResponse(decision="approve", reviewer=REVIEWER, digest=action["args"]["digest"])
+        answer = ReviewResponse(decision="approve", reviewer=REVIEWER, digest=digest)
         final = graph.invoke(Command(resume=answer.model_dump(mode="json")), config, context=deps)
         outcome = final["outcome"]
         print(f"outcome: {outcome.status}: {outcome.reason}")

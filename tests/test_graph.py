@@ -178,11 +178,13 @@ def test_review_interrupt_payload_and_approve(make_harness: HarnessFactory, ec2:
     ]
     (action,) = request["action_requests"]
     assert action["name"] == "execute_plan"
-    assert action["args"]["digest"] == plan.digest
-    assert action["args"]["instance_id"] == iid
-    assert action["args"]["expires_at"] == plan.expires_at.isoformat()
-    assert "findings" in action["args"]
-    assert plan.digest in action["description"]
+    # only what a reviewer may change; the digest stays server-side, bound to the pending plan
+    assert action["args"] == {"action": "shutdown", "target_instance_type": None}
+    description = action["description"]
+    assert f"Stop `{iid}` (m5.xlarge, us-east-1): saves **$140.16/month**." in description
+    assert "Why a person: the policy's phase asks a person for every action" in description
+    assert f"Expires {plan.expires_at:%Y-%m-%d %H:%M} UTC" in description
+    assert plan.digest not in description
     assert state_of(ec2, iid) == "running"  # nothing happens before the review
 
     done = approve(h, outcome.thread_id)
@@ -247,7 +249,7 @@ def test_review_edit_refused_by_rails(make_harness: HarnessFactory, ec2: Any) ->
         ({"decision": "approve", "reviewer": "mallory", "digest": None}, "reviewer_not_allowed"),
         ({"decision": "approve", "reviewer": APPROVER, "digest": "0" * 64}, "digest_mismatch"),
         ({"decision": "approve", "reviewer": APPROVER}, "malformed_response"),
-        ({"decisions": [{"type": "approve"}]}, "malformed_response"),
+        ({"decisions": [{"type": "approve"}]}, "unauthenticated_front_end"),  # a front end's answer needs auth
     ],
 )
 def test_refused_review_keeps_waiting_and_is_audited(
@@ -268,6 +270,9 @@ def test_refused_review_keeps_waiting_and_is_audited(
     assert state_of(ec2, iid) == "running"
     refused = [r for r in h.store.audit_rows(tid) if r.event == "review_refused"]
     assert len(refused) == 1
+    # the request comes again, saying why in words
+    again = h.guard.snapshot(tid).interrupts[0].value["action_requests"][0]["description"]
+    assert f"**Your last answer was refused:** {state['review'].reason}" in again
     # the same thread still accepts a valid approval afterwards
     assert approve(h, tid).status == "executed"
 
@@ -296,8 +301,8 @@ def test_critical_tag_added_after_review_trips_the_rail_at_execution(make_harnes
     assert snapshots_of(ec2, iid) == []
     assert h.store.ledger_rows(tid) == []
     alerts = [json.loads(line) for line in h.alerts_sink.read_text().splitlines()]
-    assert len(alerts) == 1
-    assert iid in alerts[0]["detail"]["instance_id"]
+    assert [a["kind"] for a in alerts] == ["review_waiting", "critical"]
+    assert iid in alerts[1]["detail"]["instance_id"]
 
 
 def test_dry_run_mode_asks_aws_and_changes_nothing(make_harness: HarnessFactory, ec2: Any) -> None:

@@ -147,8 +147,10 @@ def test_rail_tripped_at_execution_reaches_the_webhook_exactly_once(
     digest = h.guard.snapshot(tid).values["plan"].digest
     outcome = h.guard.review(tid, ReviewResponse(decision="approve", reviewer=APPROVER, digest=digest))
     assert outcome.status == "failed"
-    assert [m["thread_id"] for m in receiver.messages] == [tid]
-    assert "critical_tag" in receiver.messages[0]["text"]
+    # the plan's review notice (once), then the critical alert (once)
+    assert [(m["kind"], m["thread_id"]) for m in receiver.messages] == [("review_waiting", tid), ("critical", tid)]
+    assert "waits for a reviewer" in receiver.messages[0]["text"]
+    assert "critical_tag" in receiver.messages[1]["text"]
 
 
 def test_a_notifier_failure_is_minor(make_harness: HarnessFactory, ec2: Any) -> None:

@@ -38,6 +38,7 @@ from costguard.tools.net import free_port
 from costguard.tools.notify import WebhookNotifier
 from costguard.tools.store import Store
 from tests.conftest import APPROVER, REGION, decision, launch, snapshots_of, state_of
+from tests.test_cli import costguard
 
 ROOT = Path(__file__).resolve().parents[1]
 GRAPH = "costguard"
@@ -103,6 +104,7 @@ def server(moto_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
             SCRIPTED_MODEL_ENV: str(answers),
             "COSTGUARD_DB": str(work / "costguard.db"),
             "COSTGUARD_POLICY": str(policy),
+            "COSTGUARD_REVIEWERS": str(ROOT / "examples" / "reviewers.toml"),
             "LANGGRAPH_CLI_NO_ANALYTICS": "1",
             "LANGGRAPH_NO_VERSION_CHECK": "true",
             "LANGSMITH_TRACING": "false",
@@ -127,9 +129,17 @@ def server(moto_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
         _stop(proc)
 
 
+KEYS = {"submitter": "sam-demo-key", "reviewer": "alice-demo-key", "viewer": "vera-demo-key", "other": "bob-demo-key"}
+
+
 @pytest.fixture
 def client(server: Served) -> SyncLangGraphClient:
-    return get_sync_client(url=server.url, api_key=None)
+    """The submitter: creates threads and starts runs."""
+    return get_sync_client(url=server.url, api_key=KEYS["submitter"])
+
+
+def as_(server: Served, who: str) -> SyncLangGraphClient:
+    return get_sync_client(url=server.url, api_key=KEYS[who])
 
 
 def _values(result: list[dict[str, Any]] | dict[str, Any]) -> dict[str, Any]:
@@ -137,84 +147,116 @@ def _values(result: list[dict[str, Any]] | dict[str, Any]) -> dict[str, Any]:
     return result
 
 
-def test_served_graph_reviews_refuses_a_wrong_digest_then_executes(
-    client: SyncLangGraphClient, server: Served, ec2: Any
-) -> None:
-    iid = launch(ec2, "m5.xlarge", {"env": "dev"})
-    # one thread per alert, as the CLI keeps it: a thread id derived from the alert id
-    thread_id = str(uuid5(NAMESPACE_URL, "alert:studio-1"))
+def _paused(client: SyncLangGraphClient, alert_id: str, iid: str) -> tuple[str, Plan]:
+    thread_id = str(uuid5(NAMESPACE_URL, f"alert:{alert_id}"))
     assert client.threads.create(thread_id=thread_id, if_exists="do_nothing")["thread_id"] == thread_id
-    alert: dict[str, Any] = {"alert_id": "studio-1", "instance_id": iid, "monthly_cost_usd": 140, "summary": "idle"}
-
-    # the run stops at the review, nothing changed
+    alert: dict[str, Any] = {"alert_id": alert_id, "instance_id": iid, "monthly_cost_usd": 140, "summary": "idle"}
     first = _values(client.runs.wait(thread_id, GRAPH, input={"alert": alert}))
     assert "__interrupt__" in first
     assert client.threads.get(thread_id)["status"] == "interrupted"
     state = client.threads.get_state(thread_id)
-    assert list(state["next"]) == ["human_review"]
-    plan = Plan.model_validate(cast(dict[str, Any], state["values"])["plan"])  # the digest is recomputed
+    return thread_id, Plan.model_validate(cast(dict[str, Any], state["values"])["plan"])  # the digest is recomputed
+
+
+def _refused_with(reviewer: SyncLangGraphClient, thread_id: str, answer: dict[str, Any]) -> list[str]:
+    values = _values(reviewer.runs.wait(thread_id, GRAPH, command={"resume": answer}))
+    assert "__interrupt__" in values
+    return list(values["review"]["rules"])
+
+
+def test_served_graph_reviews_by_authenticated_people_only(
+    client: SyncLangGraphClient, server: Served, ec2: Any
+) -> None:
+    # no key, a wrong key: 401 before anything is read
+    for key in (None, "not-a-key"):
+        headers = {"X-Api-Key": key} if key else {}
+        assert httpx.post(f"{server.url}/threads/search", json={}, headers=headers, timeout=10).status_code == 401
+    iid = launch(ec2, "m5.xlarge", {"env": "dev"})
+    thread_id, plan = _paused(client, "studio-1", iid)
+    state = client.threads.get_state(thread_id)
     (interrupt,) = state["interrupts"]
     request = cast(dict[str, Any], interrupt["value"])
     assert request["review_configs"] == [
         {"action_name": "execute_plan", "allowed_decisions": ["approve", "edit", "reject"]}
     ]
     (action,) = request["action_requests"]
-    assert action["args"]["digest"] == plan.digest
+    assert action["args"] == {"action": "shutdown", "target_instance_type": None}
     assert plan.instance_id == iid
     assert plan.thread_id == thread_id
-    assert plan.digest in action["description"]
-    assert state_of(ec2, iid) == "running"
+    assert f"Stop `{iid}`" in action["description"]
+    # the thread reads as a conversation
+    told = [m["content"] for m in cast(dict[str, Any], state["values"])["messages"]]
+    assert told[0].startswith("Cost alert studio-1")
+    assert "a person must approve" in told[-1]
 
-    # a wrong digest goes through the same ReviewResponse checks: refused, the thread asks again
-    wrong = {"decision": "approve", "reviewer": APPROVER, "digest": "0" * 64}
-    refused = _values(client.runs.wait(thread_id, GRAPH, command={"resume": wrong}))
-    assert refused["review"]["status"] == "refused"
-    assert refused["review"]["rules"] == ["digest_mismatch"]
-    assert refused["review_refusals"] == 1
-    assert "__interrupt__" in refused
-    # so is a HITL front end's own answer, which names no reviewer and no digest
-    hitl = {"decisions": [{"type": "approve"}]}
-    refused = _values(client.runs.wait(thread_id, GRAPH, command={"resume": hitl}))
-    assert refused["review"]["rules"] == ["malformed_response"]
-    assert refused["review_refusals"] == 2
-    assert client.threads.get(thread_id)["status"] == "interrupted"
+    # a viewer and the submitter may read but not answer; "Mark as resolved" is not an answer
+    for who in ("viewer", "submitter"):
+        with pytest.raises(httpx.HTTPStatusError) as refused:
+            as_(server, who).runs.wait(thread_id, GRAPH, command={"resume": {"decisions": [{"type": "approve"}]}})
+        assert refused.value.response.status_code == 403
+    with pytest.raises(httpx.HTTPStatusError) as resolved:
+        as_(server, "reviewer").runs.wait(thread_id, GRAPH, command={"goto": "__end__"})
+    assert resolved.value.response.status_code == 400
+    assert "reject it" in resolved.value.response.text
+
+    alice, bob = as_(server, "reviewer"), as_(server, "other")
+    # a reviewer who is not on the policy's approvers; a forged reviewer name; a wrong digest: refused, audited
+    assert _refused_with(bob, thread_id, {"decisions": [{"type": "approve"}]}) == ["reviewer_not_allowed"]
+    forged = {"decision": "approve", "reviewer": "alice@example.com", "digest": plan.digest}
+    assert _refused_with(bob, thread_id, forged) == ["reviewer_mismatch"]
+    wrong = {"decision": "approve", "reviewer": "alice@example.com", "digest": "0" * 64}
+    assert _refused_with(alice, thread_id, wrong) == ["digest_mismatch"]
+    again = client.threads.get_state(thread_id)["interrupts"][0]["value"]["action_requests"][0]["description"]
+    assert "**Your last answer was refused:**" in again
     assert state_of(ec2, iid) == "running"
     assert snapshots_of(ec2, iid) == []
 
-    # the right one executes: snapshot, then stop
-    right = {"decision": "approve", "reviewer": APPROVER, "digest": plan.digest}
-    done = _values(client.runs.wait(thread_id, GRAPH, command={"resume": right}))
+    # alice approves from a front end: her identity, the pending plan's digest
+    done = _values(alice.runs.wait(thread_id, GRAPH, command={"resume": {"decisions": [{"type": "approve"}]}}))
     outcome = done["outcome"]
     assert outcome["status"] == "executed"
-    assert outcome["executed"] is True
-    assert outcome["thread_id"] == thread_id
     assert outcome["digest"] == plan.digest
     assert state_of(ec2, iid) == "stopped"
-    snaps = snapshots_of(ec2, iid)
-    assert len(snaps) == 1
-    assert outcome["snapshot_ids"] == snaps
-    assert "__interrupt__" not in done
-
-    # the thread's history, newest first: each checkpoint's next step, the refused review twice
-    history = client.threads.get_history(thread_id, limit=50)
-    assert [list(h["next"]) for h in history] == [
-        [],
-        ["report"],
-        ["execute"],
-        ["human_review"],
-        ["human_review"],
-        ["human_review"],
-        ["validate"],
-        ["analyze"],
-        ["gather"],
-        [INTAKE],
-        ["__start__"],
+    assert outcome["snapshot_ids"] == snapshots_of(ec2, iid)
+    records = Store(server.db).audit_rows(thread_id)
+    assert [(r.event, r.result) for r in records][:4] == [("review_refused", "refused")] * 3 + [
+        ("review_approved", "approved")
     ]
+    assert {r.authorized_by for r in records if r.event in ("review_approved", "shutdown")} == {"alice@example.com"}
+    assert [r.actor for r in records if r.event == "review_refused"][:2] == ["reviewer:bob@example.com"] * 2
+    history = client.threads.get_history(thread_id, limit=50)
+    assert [list(h["next"]) for h in history][:3] == [[], ["report"], ["execute"]]
     assert client.threads.get(thread_id)["status"] == "idle"
-    # the audit trail in COSTGUARD_DB, under the server's thread id
-    events = [(r.event, r.result) for r in Store(server.db).audit_rows(thread_id)]
-    assert events[:3] == [("review_refused", "refused")] * 2 + [("review_approved", "approved")]
-    assert events[-1] == ("outcome", "executed")
+
+
+def test_served_graph_edits_are_rechecked_and_rejections_keep_their_message(
+    client: SyncLangGraphClient, server: Served, ec2: Any
+) -> None:
+    alice = as_(server, "reviewer")
+    iid = launch(ec2, "m5.xlarge", {"env": "dev"})
+    thread_id, _ = _paused(client, "studio-edit", iid)
+    dearer = {"name": "execute_plan", "args": {"action": "resize", "target_instance_type": "m5.4xlarge"}}
+    edited = _values(
+        alice.runs.wait(
+            thread_id, GRAPH, command={"resume": {"decisions": [{"type": "edit", "edited_action": dearer}]}}
+        )
+    )
+    assert edited["outcome"]["status"] == "rejected"
+    assert "resize_not_cheaper" in edited["outcome"]["rules"]
+
+    other = launch(ec2, "m5.xlarge", {"env": "dev"})
+    thread_id, _ = _paused(client, "studio-reject", other)
+    no = {"decisions": [{"type": "reject", "message": "payroll runs on it"}]}
+    rejected = _values(alice.runs.wait(thread_id, GRAPH, command={"resume": no}))
+    assert rejected["outcome"]["status"] == "review_rejected"
+    assert rejected["outcome"]["reason"] == "rejected by alice@example.com (payroll runs on it)"
+    assert state_of(ec2, iid) == state_of(ec2, other) == "running"
+
+
+def test_the_server_starts_with_every_path_protected_and_no_unregistered_types(server: Served) -> None:
+    log = (server.db.parent / "server.log").read_text(errors="replace")
+    assert "missing_paths" not in log
+    assert "unregistered type" not in log.lower()
 
 
 def test_served_graph_ends_an_invalid_alert_with_invalid_input(client: SyncLangGraphClient) -> None:
@@ -302,7 +344,7 @@ def test_python_api_example_runs_as_documented(saver: str, tmp_path: Path, aws_e
     assert found.group(2) == aws_env
     digest = re.search(r"^digest: ([0-9a-f]{64})$", out, re.MULTILINE)
     assert digest, out
-    assert f"Approve with digest `{digest.group(1)}`" in out
+    assert f"review requested: Stop `{iid}` (m5.xlarge, us-east-1): saves **$140.16/month**." in out
     assert re.search(rf"^outcome: executed: {iid} stopped after snapshot\(s\) snap-", out, re.MULTILINE), out
     history = re.findall(r"^  step (-?\d+): next (.*)$", out, re.MULTILINE)
     assert history[0] == ("7", "[]")
@@ -312,3 +354,37 @@ def test_python_api_example_runs_as_documented(saver: str, tmp_path: Path, aws_e
     assert len(snapshots_of(ec2, iid)) == 1
     if saver == "sqlite":
         assert (tmp_path / "example.db").stat().st_size > 0
+
+
+def test_the_cli_reviews_the_servers_queue(client: SyncLangGraphClient, server: Served, ec2: Any) -> None:
+    iid = launch(ec2, "m5.xlarge", {"env": "dev"})
+    thread_id, plan = _paused(client, "studio-cli", iid)
+    env = {**os.environ, "COSTGUARD_SERVER": server.url, "COSTGUARD_API_KEY": KEYS["reviewer"]}
+    listed = costguard("review", "list", "--json", env=env)
+    assert listed.returncode == 0, listed.stderr
+    (waiting,) = [p for p in json.loads(listed.stdout) if p["thread_id"] == thread_id]
+    assert (waiting["digest"], waiting["instance_id"], waiting["action"]) == (plan.digest, iid, "shutdown")
+    shown = costguard("review", "show", "alert:studio-cli", env=env)  # costguard's thread id maps to the server's
+    assert f"Stop `{iid}`" in shown.stdout
+    forged = costguard(
+        "review",
+        "approve",
+        thread_id,
+        "--reviewer",
+        "bob@example.com",
+        "--digest",
+        plan.digest,
+        "--json",
+        env=env,
+        check=False,
+    )
+    assert forged.returncode == 1
+    assert json.loads(forged.stdout)["refused"] == "the answer names 'bob@example.com', but 'alice@example.com' sent it"
+    done = costguard(
+        "review", "approve", thread_id, "--reviewer", "alice@example.com", "--digest", plan.digest, "--json", env=env
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["status"] == "executed"
+    history = costguard("history", thread_id, "--json", env=env)
+    assert json.loads(history.stdout)[0]["next"] == []
+    assert state_of(ec2, iid) == "stopped"

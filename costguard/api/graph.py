@@ -27,6 +27,7 @@ from functools import cache
 from pathlib import Path
 from typing import Final
 
+from costguard.api.serde import register_state_models
 from costguard.app.wiring import build_deps
 from costguard.context import Deps
 from costguard.graph.builder import Graph, build_graph
@@ -48,7 +49,8 @@ def served_deps(settings: Settings | None = None, environ: Mapping[str, str] | N
 
 
 def served_graph(deps: Deps) -> Graph:
-    """The same graph, `deps` bound into every node, no context schema, no checkpointer."""
+    """The same graph, `deps` bound into every node, no context schema, no checkpointer (the server's)."""
+    register_state_models()
     return build_graph(deps).compile(name="costguard")
 
 

@@ -59,6 +59,7 @@ def build_deps(
         policy=policy,
         prices=prices if prices is not None else load_price_list(),
         structured_method=method or structured_method(settings),
+        review_ui_url=settings.review_ui_url,
     )
     if clock is not None:
         deps.clock = clock

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,6 +13,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from costguard.app.desk import Desk, LocalDesk, RemoteDesk
 from costguard.app.logs import configure_logging, level_from_env
 from costguard.app.runner import CostGuard
 from costguard.app.wiring import build_costguard
@@ -39,12 +41,22 @@ out = Console()
 err = Console(stderr=True)
 
 EXIT_OK, EXIT_USAGE, EXIT_PARTIAL = 0, 1, 3
+API_KEY_ENV = "COSTGUARD_API_KEY"
 FAILED_STATUSES = {"failed"}
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine output: JSON on stdout.")]
 DbOpt = Annotated[Path | None, typer.Option("--db", help="SQLite file (default $COSTGUARD_DB or ./costguard.db).")]
 PolicyOpt = Annotated[Path | None, typer.Option("--policy", help="Policy TOML (default $COSTGUARD_POLICY).")]
 PhaseOpt = Annotated[Phase | None, typer.Option("--phase", help="Override the policy's phase.")]
+ServerOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--server",
+        envvar="COSTGUARD_SERVER",
+        help="A LangGraph server serving costguard (instead of the local database); "
+        "the API key comes from $COSTGUARD_API_KEY.",
+    ),
+]
 ScriptOpt = Annotated[
     Path | None,
     typer.Option(
@@ -144,3 +156,10 @@ def show(outcomes: list[Outcome], title: str, as_json: bool) -> None:
 def finish(outcomes: list[Outcome]) -> None:
     if any(o.status in FAILED_STATUSES for o in outcomes):
         raise typer.Exit(EXIT_PARTIAL)
+
+
+def desk_for(server: str | None, db: Path | None, policy: Path | None = None) -> Desk:
+    """The review queue: the LangGraph server's (`--server`), else the local database's."""
+    if server:
+        return RemoteDesk(server, os.environ.get(API_KEY_ENV) or None)
+    return LocalDesk(guard_for(db, policy))

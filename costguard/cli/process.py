@@ -23,7 +23,9 @@ from costguard.cli.base import (
     PhaseOpt,
     PolicyOpt,
     ScriptOpt,
+    ServerOpt,
     app,
+    desk_for,
     emit_json,
     err,
     fail,
@@ -156,12 +158,20 @@ def resume(
     db: DbOpt = None,
     policy: PolicyOpt = None,
     phase: PhaseOpt = None,
+    server: ServerOpt = None,
     as_json: JsonOpt = False,
     scripted_model: ScriptOpt = None,
 ) -> None:
     """Go on with an unfinished thread after a crash. Threads waiting for review stay waiting."""
     if (thread is None) == (not all_):
         fail("give a THREAD or --all")
+    if server:
+        if all_:
+            fail("--all works on the local database; on a server, resume one THREAD at a time")
+        done = [desk_for(server, db).resume(thread or "")]
+        show(done, f"resumed {thread} on {server}", as_json)
+        finish(done)
+        return
     guard = guard_for(db, policy, phase, scripted_model)
     threads = guard.unfinished() if all_ else [thread or ""]
     outcomes = []
@@ -218,25 +228,13 @@ def history(
     thread: Annotated[str, typer.Argument(help="Thread id.")],
     limit: Annotated[int, typer.Option("--limit", min=1)] = 50,
     db: DbOpt = None,
+    server: ServerOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """The thread's checkpoints, newest first (paged with --limit)."""
-    guard = guard_for(db)
-    rows = []
-    for snap in guard.graph.get_state_history(guard.config(thread), limit=limit):
-        outcome = snap.values.get("outcome") if snap.values else None
-        rows.append(
-            {
-                "checkpoint_id": snap.config["configurable"]["checkpoint_id"],
-                "created_at": snap.created_at,
-                "step": snap.metadata.get("step") if snap.metadata else None,
-                "source": snap.metadata.get("source") if snap.metadata else None,
-                "next": list(snap.next),
-                "status": outcome.status if outcome else None,
-            }
-        )
+    rows = desk_for(server, db).history(thread, limit)
     if not rows:
-        fail(f"no thread {thread!r} in this database")
+        fail(f"no thread {thread!r} {'on ' + server if server else 'in this database'}")
     if as_json:
         emit_json(rows)
         return
@@ -245,7 +243,7 @@ def history(
         table.add_column(col)
     for r in rows:
         table.add_row(
-            r["checkpoint_id"],
+            str(r["checkpoint_id"]),
             str(r["step"]),
             str(r["source"]),
             ",".join(r["next"]),

@@ -11,23 +11,26 @@ import typer
 from pydantic import ValidationError
 from rich.table import Table
 
+from costguard.app.desk import server_thread_id
 from costguard.cli.base import (
     EXIT_USAGE,
     DbOpt,
     JsonOpt,
     PolicyOpt,
+    ServerOpt,
+    desk_for,
     emit_json,
     err,
     fail,
     finish,
-    guard_for,
     out,
     outcome_json,
     outcome_table,
     review_app,
+    settings_for,
 )
-from costguard.errors import ReviewError
 from costguard.state import PlanEdit, ReviewResponse
+from costguard.tools.notify import review_link
 
 # --- review ------------------------------------------------------------------------------
 
@@ -37,11 +40,11 @@ def review_list(
     db: DbOpt = None,
     limit: Annotated[int, typer.Option("--limit", min=1)] = 100,
     offset: Annotated[int, typer.Option("--offset", min=0)] = 0,
+    server: ServerOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Plans waiting for a human decision."""
-    guard = guard_for(db)
-    items = guard.pending(limit=limit, offset=offset)
+    items = desk_for(server, db).pending(limit=limit, offset=offset)
     if as_json:
         emit_json(
             [
@@ -80,43 +83,43 @@ def review_list(
 
 
 @review_app.command("show")
-def review_show(thread: Annotated[str, typer.Argument()], db: DbOpt = None, as_json: JsonOpt = False) -> None:
-    """The review request of one thread: plan, digest, findings, expiry."""
-    guard = guard_for(db)
-    snap = guard.snapshot(thread)
-    if not snap.interrupts:
+def review_show(
+    thread: Annotated[str, typer.Argument()], db: DbOpt = None, server: ServerOpt = None, as_json: JsonOpt = False
+) -> None:
+    """The review request of one thread: the plan in plain words, what a reviewer may change."""
+    request = desk_for(server, db).request(thread)
+    if request is None:
         fail(f"thread {thread!r} is not waiting for a review")
-    request = snap.interrupts[0].value
     if as_json:
         emit_json(request)
         return
     action = request["action_requests"][0]
     out.print(f"[bold]{thread}[/]\n{action['description']}\n")
+    link = review_link(settings_for(db).review_ui_url, server_thread_id(thread) if server else thread)
+    if link:
+        out.print(f"review it in the browser: {link}")
     out.print_json(json.dumps(action["args"], default=str))
 
 
-def respond(thread: str, response: dict[str, Any], db: Path | None, policy: Path | None, as_json: bool) -> None:
-    guard = guard_for(db, policy)
+def respond(
+    thread: str, response: dict[str, Any], db: Path | None, policy: Path | None, server: str | None, as_json: bool
+) -> None:
     try:
         parsed = ReviewResponse.model_validate(response)
     except ValidationError as exc:
         fail(f"invalid review response: {exc.errors()[0]['loc']}: {exc.errors()[0]['msg']}")
-    try:
-        outcome = guard.review(thread, parsed)
-    except ReviewError as exc:
-        fail(str(exc))
-    review = guard.snapshot(thread).values.get("review")
-    refused = outcome.status == "awaiting_review" and review is not None and review.status == "refused"
+    answered = desk_for(server, db, policy).answer(thread, parsed)
+    outcome = answered.outcome
     if as_json:
         data = outcome_json(outcome)
-        if refused:
-            data["refused"] = review.reason if review else ""
+        if answered.refused is not None:
+            data["refused"] = answered.refused
         emit_json(data)
     else:
-        if refused and review is not None:
-            err.print(f"[bold red]refused:[/] {review.reason}; the plan is still waiting for a valid review")
+        if answered.refused is not None:
+            err.print(f"[bold red]refused:[/] {answered.refused}; the plan is still waiting for a valid review")
         out.print(outcome_table([outcome], thread))
-    if refused:
+    if answered.refused is not None:
         raise typer.Exit(EXIT_USAGE)
     finish([outcome])
 
@@ -136,11 +139,11 @@ def _answer(decision: Literal["approve", "reject"], summary: str) -> Callable[..
         note: NoteOpt = "",
         db: DbOpt = None,
         policy: PolicyOpt = None,
+        server: ServerOpt = None,
         as_json: JsonOpt = False,
     ) -> None:
-        respond(
-            thread, {"decision": decision, "reviewer": reviewer, "digest": digest, "note": note}, db, policy, as_json
-        )
+        answer = {"decision": decision, "reviewer": reviewer, "digest": digest, "note": note}
+        respond(thread, answer, db, policy, server, as_json)
 
     command.__doc__ = summary
     command.__name__ = f"review_{decision}"
@@ -163,6 +166,7 @@ def review_edit(
     note: NoteOpt = "",
     db: DbOpt = None,
     policy: PolicyOpt = None,
+    server: ServerOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Change the plan (action, resize target) and approve it; the rails check the edit."""
@@ -175,5 +179,6 @@ def review_edit(
         {"decision": "edit", "reviewer": reviewer, "digest": digest, "note": note, "edited_plan": edit.model_dump()},
         db,
         policy,
+        server,
         as_json,
     )

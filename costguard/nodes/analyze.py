@@ -17,6 +17,7 @@ from pydantic import ValidationError
 
 from costguard.context import Deps
 from costguard.errors import ModelUnavailable
+from costguard.nodes import story
 from costguard.nodes.common import current_thread_id
 from costguard.state import CostState, Decision, Facts, canonical_json, sha256_hex, unusable_decision
 from costguard.tools.llm.model import SYSTEM_PROMPT, decision_schema, render_data, structured
@@ -100,7 +101,7 @@ def analyze(state: CostState, runtime: Runtime[Deps]) -> dict[str, Any]:
                 thread_id, model_name, key, 0.0, schema_valid=True, prompt_tokens=0, completion_tokens=0, cached=True
             )
         )
-        return {"decision": cached, "raw_model_output": None}
+        return {"decision": cached, "raw_model_output": None, "messages": [story.proposal_message(cached, False)]}
 
     runnable = structured(deps.model, decision_schema(alert.instance_id), deps.structured_method)
     started = time.perf_counter()
@@ -135,10 +136,11 @@ def analyze(state: CostState, runtime: Runtime[Deps]) -> dict[str, Any]:
         )
     )
     if decision is None:
-        return {"decision": unusable_decision(alert.instance_id, problem or "no decision"), "raw_model_output": raw}
+        unusable = unusable_decision(alert.instance_id, problem or "no decision")
+        return {"decision": unusable, "raw_model_output": raw, "messages": [story.proposal_message(unusable, True)]}
     deps.telemetry.remember_decision(key, decision, now)
     # a usable answer is the decision itself: the raw reply is kept only when it could not be used
-    return {"decision": decision, "raw_model_output": None}
+    return {"decision": decision, "raw_model_output": None, "messages": [story.proposal_message(decision, False)]}
 
 
 def _validated(reply: dict[str, Any], instance_id: str) -> tuple[Decision | None, str | None]:

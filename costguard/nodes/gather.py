@@ -7,6 +7,7 @@ from typing import Any
 from langgraph.runtime import Runtime
 
 from costguard.context import Deps
+from costguard.nodes import story
 from costguard.state import CostState
 
 
@@ -18,4 +19,4 @@ def gather(state: CostState, runtime: Runtime[Deps]) -> dict[str, Any]:
         price = deps.prices.hourly(facts.instance_type, facts.region)
         gaps = facts.gaps if price is not None else (*facts.gaps, "hourly_price")
         facts = facts.model_copy(update={"hourly_price_usd": price, "gaps": gaps})
-    return {"facts": facts}
+    return {"facts": facts, "messages": [story.facts_message(facts)]}

@@ -7,6 +7,7 @@ from typing import Any
 from langgraph.runtime import Runtime
 
 from costguard.context import Deps
+from costguard.nodes import story
 from costguard.state import CostState
 
 
@@ -19,4 +20,5 @@ def investigate(state: CostState, runtime: Runtime[Deps]) -> dict[str, Any]:
     return {
         "investigation_rounds": round_no,
         "findings": [f"round {round_no}: {finding}" for finding in findings],
+        "messages": [story.findings_message(round_no, findings)],
     }

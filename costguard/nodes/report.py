@@ -7,7 +7,7 @@ from typing import Any
 from langgraph.runtime import Runtime
 
 from costguard.context import Deps
-from costguard.nodes import outcome
+from costguard.nodes import outcome, story
 from costguard.nodes.common import current_thread_id
 from costguard.state import CostState
 
@@ -19,4 +19,4 @@ def report(state: CostState, runtime: Runtime[Deps]) -> dict[str, Any]:
     outcome.record(
         deps.store, ended, actor="costguard:report", authorized_by=approval.authorized_by if approval else None
     )
-    return {"outcome": ended}
+    return {"outcome": ended, "messages": [story.outcome_message(ended)]}

@@ -9,19 +9,20 @@ from __future__ import annotations
 
 from typing import Any
 
+from langgraph.config import get_config
 from langgraph.runtime import Runtime
 from langgraph.types import interrupt
-from pydantic import ValidationError
 
 from costguard.context import Deps
 from costguard.errors import InternalError
+from costguard.nodes import story
+from costguard.nodes.review_answer import Caller, Refused, read_answer
 from costguard.policy import apply_edit, review_refusal
 from costguard.state import (
     Approval,
     CostState,
     Plan,
     Result,
-    ReviewResponse,
     ReviewResult,
     canonical_json,
     sha256_hex,
@@ -32,27 +33,53 @@ from costguard.tools.telemetry import ReviewRecord
 ACTION_NAME = "execute_plan"
 
 
-def describe_plan(plan: Plan) -> str:
-    target = f" to **{plan.target_instance_type}**" if plan.action == "resize" else ""
-    savings = "unknown" if plan.savings_usd_per_month is None else f"${plan.savings_usd_per_month:,.2f}/month"
-    reasons = ", ".join(plan.approval_reasons) or "none"
-    return (
-        f"**{plan.action}** `{plan.instance_id}` ({plan.current_instance_type}){target} in {plan.region}: "
-        f"saves {savings}. Needs approval because: {reasons}. "
-        f"Approve with digest `{plan.digest}` before {plan.expires_at.isoformat()}."
+def describe_plan(plan: Plan, refused: str | None = None) -> str:
+    """The plan in a few plain lines: what, where, how much, why a person, what was checked, until when."""
+    verb = "Stop" if plan.action == "shutdown" else f"Resize to **{plan.target_instance_type}**"
+    savings = (
+        "an unknown amount" if plan.savings_usd_per_month is None else f"**${plan.savings_usd_per_month:,.2f}/month**"
     )
+    why = ", ".join(WHY.get(reason, reason) for reason in plan.approval_reasons) or "the policy asks for one"
+    lines = [
+        f"{verb} `{plan.instance_id}` ({plan.current_instance_type}, {plan.region}): saves {savings}.",
+        f"Why a person: {why}.",
+        "Rails passed: not critical, not a production database, EBS-backed and stoppable, the alert's own instance, "
+        "savings from the price list; they are checked again on fresh facts before anything is done.",
+        f"Expires {plan.expires_at:%Y-%m-%d %H:%M} UTC (then denied). A snapshot is taken first.",
+    ]
+    if refused:
+        lines.append(f"**Your last answer was refused:** {refused}")
+    return "\n\n".join(lines)
 
 
-def review_request(plan: Plan, findings: list[str], refusals: int) -> dict[str, Any]:
-    """Shaped as LangChain's HITL request, so agent-chat-ui style front ends show it unchanged."""
-    args = plan.model_dump(mode="json")
-    args.update({"digest": plan.digest, "expires_at": plan.expires_at.isoformat(), "findings": findings})
-    if refusals:
-        args["refused_responses"] = refusals
+WHY = {
+    "savings_over_threshold": "the savings are over the approval threshold",
+    "phase_requires_approval": "the policy's phase asks a person for every action",
+    "low_confidence": "the model is not confident",
+    "model_requested_approval": "the model asked for a person",
+    "savings_unknown": "the savings are unknown",
+    "utilization_unknown": "the CPU utilisation is unknown",
+}
+
+
+def review_request(plan: Plan, refused: str | None = None) -> dict[str, Any]:
+    """Shaped as LangChain's HITL request (agent-chat-ui, Studio show it unchanged): the args are only what a
+    reviewer may change; the digest stays server-side, bound to the pending plan."""
+    args = {"action": plan.action, "target_instance_type": plan.target_instance_type}
     return {
-        "action_requests": [{"name": ACTION_NAME, "args": args, "description": describe_plan(plan)}],
+        "action_requests": [{"name": ACTION_NAME, "args": args, "description": describe_plan(plan, refused)}],
         "review_configs": [{"action_name": ACTION_NAME, "allowed_decisions": ["approve", "edit", "reject"]}],
     }
+
+
+def caller() -> Caller:
+    """Who resumed the run, as the LangGraph server authenticated them; clients cannot set these keys."""
+    configurable = get_config().get("configurable", {})
+    identity = configurable.get("langgraph_auth_user_id")
+    permissions = configurable.get("langgraph_auth_permissions") or ()
+    if not isinstance(identity, str) or not identity:
+        return Caller(None)
+    return Caller(identity, tuple(str(p) for p in permissions))
 
 
 def human_review(state: CostState, runtime: Runtime[Deps]) -> dict[str, Any]:
@@ -61,7 +88,8 @@ def human_review(state: CostState, runtime: Runtime[Deps]) -> dict[str, Any]:
     if plan is None:
         raise InternalError("human_review was reached without a plan")
     refusals = state.get("review_refusals", 0)
-    raw = interrupt(review_request(plan, state.get("findings", []), refusals))
+    last = state.get("review")
+    raw = interrupt(review_request(plan, last.reason if last is not None and last.status == "refused" else None))
 
     # --- after the interrupt: the response is untrusted input ---------------------------------
     now = deps.clock()
@@ -83,15 +111,16 @@ def human_review(state: CostState, runtime: Runtime[Deps]) -> dict[str, Any]:
             )
         )
 
-    try:
-        response = ReviewResponse.model_validate(raw)
-    except ValidationError as exc:
-        reason = f"malformed review response: {exc.errors()[0]['msg']}"
-        audit("review_refused", "refused", None, reason)
+    who = caller()
+    answer = read_answer(raw, plan, who)
+    if isinstance(answer, Refused):
+        audit("review_refused", "refused", who.identity, answer.reason)
         return {
             "review_refusals": refusals + 1,
-            "review": ReviewResult(status="refused", reason=reason, rules=("malformed_response",)),
+            "review": ReviewResult(status="refused", reviewer=who.identity, reason=answer.reason, rules=(answer.rule,)),
+            "messages": [story.refusal_message(answer.reason)],
         }
+    response = answer
 
     why = review_refusal(response, plan, deps.policy, now)
     if why == "review_expired":
@@ -100,6 +129,7 @@ def human_review(state: CostState, runtime: Runtime[Deps]) -> dict[str, Any]:
         return {
             "review": ReviewResult(status="expired", reviewer=response.reviewer, reason=reason, rules=(why,)),
             "result": Result(status="review_expired", reason=reason, rules=(why,)),
+            "messages": [story.refusal_message(reason)],
         }
     if why is not None:
         reason = f"review response refused: {why}"
@@ -107,6 +137,7 @@ def human_review(state: CostState, runtime: Runtime[Deps]) -> dict[str, Any]:
         return {
             "review_refusals": refusals + 1,
             "review": ReviewResult(status="refused", reviewer=response.reviewer, reason=reason, rules=(why,)),
+            "messages": [story.refusal_message(f"{reason} ({REFUSAL_WORDS.get(why, why)})")],
         }
 
     latency = (now - plan.created_at).total_seconds()
@@ -118,6 +149,7 @@ def human_review(state: CostState, runtime: Runtime[Deps]) -> dict[str, Any]:
         return {
             "review": ReviewResult(status="rejected", reviewer=response.reviewer, reason=reason),
             "result": Result(status="review_rejected", reason=reason, rules=("reviewer_rejected",)),
+            "messages": [story.answer_message(response.reviewer, "Rejected", response.note)],
         }
 
     if response.decision == "edit":
@@ -138,6 +170,7 @@ def human_review(state: CostState, runtime: Runtime[Deps]) -> dict[str, Any]:
                     status="edit_refused", reviewer=response.reviewer, reason=reason, rules=refusal_rules
                 ),
                 "result": Result(status="rejected", reason=reason, rules=refusal_rules),
+                "messages": [story.refusal_message(reason)],
             }
         audit(
             "review_edited", "approved", response.reviewer, f"edited to {edited.action} (digest {edited.digest}){note}"
@@ -148,6 +181,9 @@ def human_review(state: CostState, runtime: Runtime[Deps]) -> dict[str, Any]:
             "review": ReviewResult(
                 status="approved", reviewer=response.reviewer, reason=f"edited by {response.reviewer}"
             ),
+            "messages": [
+                story.answer_message(response.reviewer, f"Approved, edited to {edited.action}", response.note)
+            ],
         }
 
     audit("review_approved", "approved", response.reviewer, f"approved{note}")
@@ -156,4 +192,12 @@ def human_review(state: CostState, runtime: Runtime[Deps]) -> dict[str, Any]:
         "review": ReviewResult(
             status="approved", reviewer=response.reviewer, reason=f"approved by {response.reviewer}"
         ),
+        "messages": [story.answer_message(response.reviewer, "Approved", response.note)],
     }
+
+
+REFUSAL_WORDS = {
+    "reviewer_not_allowed": "this reviewer is not on the policy's approvers list",
+    "digest_mismatch": "the answer was for another version of the plan",
+    "edit_without_plan": "an edit must say the new action",
+}

@@ -7,9 +7,11 @@ from typing import Any
 from langgraph.runtime import Runtime
 
 from costguard.context import Deps
+from costguard.nodes import story
 from costguard.nodes.common import current_thread_id
 from costguard.policy import evaluate
-from costguard.state import Approval, CostState, Facts, Result, unusable_decision
+from costguard.state import Approval, CostState, Facts, Plan, Result, unusable_decision
+from costguard.tools.notify import review_link
 
 
 def validate(state: CostState, runtime: Runtime[Deps]) -> dict[str, Any]:
@@ -29,11 +31,32 @@ def validate(state: CostState, runtime: Runtime[Deps]) -> dict[str, Any]:
         now=now,
     )
     verdict, plan = evaluation.verdict, evaluation.plan
-    update: dict[str, Any] = {"verdict": verdict, "plan": plan, "approval": None, "result": None}
+    update: dict[str, Any] = {
+        "verdict": verdict,
+        "plan": plan,
+        "approval": None,
+        "result": None,
+        "messages": [story.verdict_message(verdict, plan)],
+    }
     if verdict.route == "report" and verdict.status is not None:
         update["result"] = Result(status=verdict.status, reason=verdict.reason, rules=verdict.rules)
+    if verdict.route == "human_review" and plan is not None:
+        _tell_reviewers(deps, plan)
     if verdict.route == "execute" and plan is not None and not plan.requires_approval:
         update["approval"] = Approval(
             digest=plan.digest, authorized_by="policy:autonomous", approved_at=now, mode="autonomous"
         )
     return update
+
+
+def _tell_reviewers(deps: Deps, plan: Plan) -> None:
+    """A notice that a plan waits for a person, with the review page's link; once per plan version."""
+    if deps.store.first_notice(f"review:{plan.thread_id}:{plan.digest}"):
+        savings = (
+            "unknown savings" if plan.savings_usd_per_month is None else f"${plan.savings_usd_per_month:,.2f}/month"
+        )
+        until = f"{plan.expires_at:%Y-%m-%d %H:%M} UTC"
+        text = f"{plan.action} of {plan.instance_id} ({savings}) waits for a reviewer until {until}"
+        deps.notifier.review_waiting(
+            text, thread_id=plan.thread_id, link=review_link(deps.review_ui_url, plan.thread_id)
+        )

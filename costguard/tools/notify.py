@@ -1,4 +1,5 @@
-"""Critical-error notifications: a Slack-compatible webhook, or a local JSONL file sink."""
+"""Notifications: critical errors, and plans waiting for a person (with a link to the review page when one is
+configured), to a Slack-compatible webhook or a local JSONL file sink."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import json
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol
+from urllib.parse import urlencode
 
 import httpx
 import structlog
@@ -18,6 +20,16 @@ log = structlog.get_logger(__name__)
 class Notifier(Protocol):
     def critical(self, text: str, *, thread_id: str, detail: dict[str, str]) -> None: ...
 
+    def review_waiting(self, text: str, *, thread_id: str, link: str | None) -> None: ...
+
+
+def review_link(base: str | None, thread_id: str) -> str | None:
+    """The review front end's page of a thread: `base` (COSTGUARD_REVIEW_UI_URL, agent-chat-ui's URL with its
+    `apiUrl` and `assistantId`) plus the thread id."""
+    if not base:
+        return None
+    return f"{base}{'&' if '?' in base else '?'}{urlencode({'threadId': thread_id})}"
+
 
 class WebhookNotifier:
     """Posts `{"text": ...}` (Slack's incoming-webhook shape) to the URL, or appends to a file."""
@@ -28,12 +40,24 @@ class WebhookNotifier:
         self.timeout_s = timeout_s
 
     def critical(self, text: str, *, thread_id: str, detail: dict[str, str]) -> None:
-        message = {
-            "text": f":rotating_light: costguard critical: {text}",
-            "thread_id": thread_id,
-            "detail": detail,
-            "at": datetime.now(UTC).isoformat(),
-        }
+        self._send(
+            {
+                "kind": "critical",
+                "text": f":rotating_light: costguard critical: {text}",
+                "thread_id": thread_id,
+                "detail": detail,
+            }
+        )
+
+    def review_waiting(self, text: str, *, thread_id: str, link: str | None) -> None:
+        where = f" <{link}|review it>" if link else ""
+        self._send(
+            {"kind": "review_waiting", "text": f":eyes: costguard: {text}{where}", "thread_id": thread_id, "link": link}
+        )
+
+    def _send(self, message: dict[str, object]) -> None:
+        message["at"] = datetime.now(UTC).isoformat()
+        thread_id = str(message.get("thread_id", ""))
         try:
             if self.url:
                 response = httpx.post(self.url, json=message, timeout=self.timeout_s)

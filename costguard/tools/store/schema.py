@@ -36,6 +36,10 @@ CREATE TABLE IF NOT EXISTS cg_threads (
     alert TEXT
 );
 CREATE INDEX IF NOT EXISTS cg_threads_status ON cg_threads(status, updated_at);
+CREATE TABLE IF NOT EXISTS cg_notices (
+    key TEXT PRIMARY KEY,
+    sent_at TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS cg_resource_locks (
     resource_id TEXT PRIMARY KEY,
     thread_id TEXT NOT NULL,

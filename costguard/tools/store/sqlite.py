@@ -210,6 +210,12 @@ class Store:
                 ).fetchall()
         return [_entry(row) for row in rows]
 
+    def first_notice(self, key: str) -> bool:
+        """True the first time `key` is asked for (a notice is sent once, however often its step re-runs)."""
+        with self.transaction() as conn:
+            done = conn.execute("INSERT OR IGNORE INTO cg_notices (key, sent_at) VALUES (?, ?)", (key, self._now()))
+            return done.rowcount == 1
+
     # --- thread index ----------------------------------------------------------------------
 
     def set_thread(
