@@ -24,7 +24,8 @@ class Settings(BaseSettings):
     model_timeout_s: float = Field(default=60.0, validation_alias="COSTGUARD_MODEL_TIMEOUT")
     aws_endpoint_url: str | None = Field(default=None, validation_alias="AWS_ENDPOINT_URL")
     aws_region: str = Field(default="us-east-1", validation_alias=AliasChoices("AWS_DEFAULT_REGION", "AWS_REGION"))
-    db: Path = Field(default=Path("costguard.db"), validation_alias="COSTGUARD_DB")
+    # a SQLite file (the default) or a postgresql:// URL (a shared PostgreSQL for many workers)
+    db: str = Field(default="costguard.db", validation_alias="COSTGUARD_DB")
     policy: Path | None = Field(default=None, validation_alias="COSTGUARD_POLICY")
     alert_webhook: str | None = Field(default=None, validation_alias="COSTGUARD_ALERT_WEBHOOK")
     # the review front end (agent-chat-ui) with its apiUrl and assistantId: links in notices and `review show`

@@ -4,6 +4,7 @@ and a harness that builds costguard over either checkpointer."""
 from __future__ import annotations
 
 import os
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -13,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import boto3
 import httpx
 import openai
+import psycopg
 import pytest
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.checkpoint.memory import InMemorySaver
@@ -20,14 +22,15 @@ from langgraph.checkpoint.memory import InMemorySaver
 from costguard.app.runner import CheckpointMode, CostGuard
 from costguard.app.wiring import build_deps
 from costguard.graph.builder import compile_graph
-from costguard.graph.checkpoint import serializer, sqlite_checkpointer
+from costguard.graph.checkpoint import checkpointer_for, serializer
 from costguard.policy import Policy
 from costguard.sandbox.emulator import MotoServer
+from costguard.sandbox.postgres import PostgresServer
 from costguard.sandbox.scripted_model import Answer, ScriptedChatModel
 from costguard.settings import Settings
 from costguard.tools.cloud import Ec2Cloud
 from costguard.tools.notify import WebhookNotifier
-from costguard.tools.store import Store
+from costguard.tools.store import Store, open_store
 from tests.aws_routes import Routes, make_routes
 
 if TYPE_CHECKING:
@@ -196,12 +199,28 @@ class Harness:
     store: Store
     clock: Clock
     alerts_sink: Path
-    db: Path
+    db: str  # a SQLite file path, or a postgresql:// URL
 
 
 # the sqlite saver twice: costguard's default durability ("exit": checkpoints at pauses, before
-# execute, at the end) and a checkpoint per step ("sync")
-SAVERS = ["memory", "sqlite", "sqlite-sync"]
+# execute, at the end) and a checkpoint per step ("sync"); and PostgreSQL (store and checkpoints), as a team runs it
+SAVERS = ["memory", "sqlite", "sqlite-sync", "postgres"]
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """One PostgreSQL server for the session, on a free loopback port (started as an unprivileged user)."""
+    with PostgresServer() as server:
+        yield server
+
+
+@pytest.fixture
+def postgres_url(postgres_server: PostgresServer) -> str:
+    """A fresh database on the session's server, for one test."""
+    name = f"t_{uuid.uuid4().hex[:16]}"
+    with psycopg.connect(postgres_server.url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return postgres_server.url.rsplit("/", 1)[0] + f"/{name}"
 
 
 @pytest.fixture(params=SAVERS)
@@ -210,8 +229,11 @@ def saver_kind(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-def make_harness(saver_kind: str, tmp_path: Path, session: boto3.Session, aws_env: str) -> Callable[..., Harness]:
-    """Build costguard with a scripted model over the parametrized checkpointer."""
+def make_harness(
+    saver_kind: str, tmp_path: Path, session: boto3.Session, aws_env: str, request: pytest.FixtureRequest
+) -> Callable[..., Harness]:
+    """Build costguard with a scripted model over the parametrized checkpointer (and store)."""
+    location = request.getfixturevalue("postgres_url") if saver_kind == "postgres" else str(tmp_path / "costguard.db")
 
     def build(
         script: list[Answer],
@@ -222,13 +244,13 @@ def make_harness(saver_kind: str, tmp_path: Path, session: boto3.Session, aws_en
         durability: CheckpointMode | None = None,
         **policy_kw: Any,
     ) -> Harness:
-        db = tmp_path / "costguard.db"
+        db = location
         checkpointer: BaseCheckpointSaver[str] = (
-            InMemorySaver(serde=serializer()) if saver_kind == "memory" else sqlite_checkpointer(db)
+            InMemorySaver(serde=serializer()) if saver_kind == "memory" else checkpointer_for(db)
         )
         mode: CheckpointMode = durability or ("sync" if saver_kind == "sqlite-sync" else "exit")
         model = ScriptedChatModel(script=script)
-        store = Store(db)
+        store = open_store(db)
         clock = Clock()
         sink = tmp_path / "alerts.jsonl"
         base = policy or Policy(approvers=(APPROVER,), **policy_kw)

@@ -179,7 +179,7 @@ def test_review_interrupt_payload_and_approve(make_harness: HarnessFactory, ec2:
     (action,) = request["action_requests"]
     assert action["name"] == "execute_plan"
     # only what a reviewer may change; the digest stays server-side, bound to the pending plan
-    assert action["args"] == {"action": "shutdown", "target_instance_type": None}
+    assert action["args"] == {"action": "shutdown", "target_instance_type": ""}
     description = action["description"]
     assert f"Stop `{iid}` (m5.xlarge, us-east-1): saves **$140.16/month**." in description
     assert "Why a person: the policy's phase asks a person for every action" in description
@@ -238,9 +238,18 @@ def test_review_edit_refused_by_rails(make_harness: HarnessFactory, ec2: Any) ->
     digest = h.guard.snapshot(tid).values["plan"].digest
     edit = {"action": "resize", "target_instance_type": "m6g.large"}  # arm64 from x86_64
     done = h.guard.review(tid, {"decision": "edit", "reviewer": APPROVER, "digest": digest, "edited_plan": edit})
-    assert done.status == "rejected"
-    assert "resize_architecture_mismatch" in done.rules
+    # refused, and asked again: a mistyped target does not end the plan
+    assert done.status == "awaiting_review"
+    review = h.guard.snapshot(tid).values["review"]
+    assert review.status == "refused"
+    assert "resize_architecture_mismatch" in review.rules
     assert type_of(ec2, iid) == "m5.large"
+    # an "edit" that changes nothing is an approval of the plan as it is
+    same = {"action": "shutdown", "target_instance_type": "m5.medium"}  # a shutdown has no target: dropped
+    again = h.guard.review(tid, {"decision": "edit", "reviewer": APPROVER, "digest": digest, "edited_plan": same})
+    assert again.status == "executed"
+    events = [r.event for r in h.store.audit_rows(tid)]
+    assert events[:2] == ["review_edit_refused", "review_approved"]
 
 
 @pytest.mark.parametrize(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -65,9 +64,8 @@ def receiver() -> Iterator[Receiver]:
 
 
 def step_failures(h: Harness) -> Counter[tuple[str, str]]:
-    with sqlite3.connect(h.db) as conn:
-        rows = conn.execute("SELECT thread_id, node FROM cg_steps WHERE ok = 0").fetchall()
-    return Counter((t, n) for t, n in rows)
+    rows = h.store.query("SELECT thread_id, node FROM cg_steps WHERE ok = 0")
+    return Counter((r["thread_id"], r["node"]) for r in rows)
 
 
 @pytest.mark.slow

@@ -39,7 +39,7 @@ def test_a_reviewed_thread_reads_as_a_conversation(make_harness: Callable[..., H
     assert told[0][2].startswith(f"Cost alert story-1 (cost_anomaly) on {iid} in us-east-1, $280.32/month: idle")
     assert "m5.2xlarge, running, CPU 2% (24 h average), $280.32/month; tags: env=dev" in told[1][2]
     assert told[2][2].startswith("Proposal: shutdown (confidence 0.95).")
-    assert "a person must approve (savings_over_threshold)" in told[3][2]
+    assert "a person must approve (the savings are over the approval threshold)" in told[3][2]
     assert "reviewer_not_allowed" in told[4][2]
     assert told[5][2] == "Approved: go"
     assert told[6][2].startswith("Outcome: executed.")

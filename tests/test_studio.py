@@ -180,7 +180,7 @@ def test_served_graph_reviews_by_authenticated_people_only(
         {"action_name": "execute_plan", "allowed_decisions": ["approve", "edit", "reject"]}
     ]
     (action,) = request["action_requests"]
-    assert action["args"] == {"action": "shutdown", "target_instance_type": None}
+    assert action["args"] == {"action": "shutdown", "target_instance_type": ""}
     assert plan.instance_id == iid
     assert plan.thread_id == thread_id
     assert f"Stop `{iid}`" in action["description"]
@@ -241,8 +241,14 @@ def test_served_graph_edits_are_rechecked_and_rejections_keep_their_message(
             thread_id, GRAPH, command={"resume": {"decisions": [{"type": "edit", "edited_action": dearer}]}}
         )
     )
-    assert edited["outcome"]["status"] == "rejected"
-    assert "resize_not_cheaper" in edited["outcome"]["rules"]
+    # the rails refuse the edit; the plan as proposed still waits, and the request says why
+    assert "__interrupt__" in edited
+    assert "resize_not_cheaper" in edited["review"]["rules"]
+    # a chat message is not an answer, nor a new alert: refused before it reaches the graph
+    chat: dict[str, Any] = {"messages": [{"type": "human", "content": "is this safe?"}]}
+    with pytest.raises(httpx.HTTPStatusError) as refused:
+        client.runs.wait(thread_id, GRAPH, input=chat)
+    assert refused.value.response.status_code == 400
 
     other = launch(ec2, "m5.xlarge", {"env": "dev"})
     thread_id, _ = _paused(client, "studio-reject", other)

@@ -94,8 +94,7 @@ def test_rollback_to_analyze_after_a_policy_change_forks_history(make_harness: H
     assert again.status == "observed"
     # same facts, same prompt: the decision comes from the cache, no second model call
     assert len(h.model.calls) == 1
-    with sqlite3.connect(h.db) as conn:
-        assert conn.execute("SELECT cached FROM cg_model_calls ORDER BY id").fetchall() == [(0,), (1,)]
+    assert [r["cached"] for r in h.store.query("SELECT cached FROM cg_model_calls ORDER BY id")] == [0, 1]
     new_history = list(h.guard.graph.get_state_history(h.guard.config(first.thread_id)))
     new_ids = {s.config["configurable"]["checkpoint_id"] for s in new_history}
     assert old_ids < new_ids  # the abandoned branch stays in history

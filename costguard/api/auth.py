@@ -7,7 +7,7 @@ without one is refused by the global handler, so the server's start-up check lis
 | action | who |
 |---|---|
 | read or search threads, read or search assistants | every role |
-| create a thread; start a run with an alert | submitter |
+| create a thread; start a run with an alert (not a chat message) | submitter |
 | resume a run (answer a review) | reviewer — the graph then checks the approvers list, the plan and the rails |
 | "Mark as resolved" (a `goto` without an answer) | refused with a reason: reject the plan, with a message |
 | anything else (update or delete threads, assistants, crons, the store) | nobody |
@@ -87,9 +87,17 @@ async def create_thread(ctx: Auth.types.AuthContext, value: Any) -> bool:
 
 @auth.on.threads.create_run
 async def create_run(ctx: Auth.types.AuthContext, value: Any) -> bool:
-    command = (value.get("kwargs") or {}).get("command")
+    kwargs = value.get("kwargs") or {}
+    command = kwargs.get("command")
     if not command:
         _require(ctx, "submit", "start runs")
+        given = kwargs.get("input")
+        if given is not None and not (isinstance(given, dict) and "alert" in given):
+            # a chat message would re-run the thread from the top and replace a plan waiting for review
+            raise Auth.exceptions.HTTPException(
+                status_code=400,
+                detail="a costguard run takes an alert ({'alert': {...}}); reviews are answered, not chatted to",
+            )
         return True
     if command.get("resume") is None:
         raise Auth.exceptions.HTTPException(

@@ -21,7 +21,7 @@ from typing import Any
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector, CollectorRegistry
 
-from costguard.tools.store import Store
+from costguard.tools.store import Store, open_store
 from costguard.tools.telemetry import SqliteTelemetry
 
 HIGH_CONFIDENCE = 0.8
@@ -36,7 +36,7 @@ def _quantile(values: list[float], q: float) -> float | None:
 
 def collect(db: Path | str, since: datetime | None = None) -> dict[str, Any]:
     """The three levels since `since` (all of it by default), read from the store and the telemetry they own."""
-    store = Store(db)
+    store = open_store(db)
     telemetry = SqliteTelemetry(store)
     start = since.isoformat() if since else ""
     return {

@@ -136,6 +136,11 @@ class CostGuard:
         return outcomes.unfinished(alert_id, thread_id)
 
     def process_alert(self, alert: Alert) -> Outcome:
+        """See `_process_alert`; one worker at a time on the thread (a lease: another worker waits, then reports)."""
+        with self.deps.store.thread_lease(thread_id_for(alert.alert_id)):
+            return self._process_alert(alert)
+
+    def _process_alert(self, alert: Alert) -> Outcome:
         """Start the alert's thread; or resume it if unfinished; or report its existing outcome."""
         thread_id = thread_id_for(alert.alert_id)
         snap = self.snapshot(thread_id)
@@ -161,6 +166,11 @@ class CostGuard:
             yield from pool.map(self.handle, items)
 
     def resume(self, thread_id: str) -> Outcome:
+        """See `_resume`; one worker at a time on the thread (a lease: another worker waits, then reports)."""
+        with self.deps.store.thread_lease(thread_id):
+            return self._resume(thread_id)
+
+    def _resume(self, thread_id: str) -> Outcome:
         """Go on with an unfinished thread (after a crash). A thread waiting for review stays waiting."""
         snap = self.snapshot(thread_id)
         if not snap.values:
@@ -193,6 +203,11 @@ class CostGuard:
         return items
 
     def review(self, thread_id: str, response: ReviewResponse | dict[str, Any]) -> Outcome:
+        """See `_review`; one worker at a time on the thread (a lease: another worker waits, then reports)."""
+        with self.deps.store.thread_lease(thread_id):
+            return self._review(thread_id, response)
+
+    def _review(self, thread_id: str, response: ReviewResponse | dict[str, Any]) -> Outcome:
         """Resume a thread waiting for review. The graph checks the response itself."""
         snap = self.snapshot(thread_id)
         if not snap.values:
@@ -205,6 +220,11 @@ class CostGuard:
     # --- undo and rollback -------------------------------------------------------------------
 
     def undo(self, thread_id: str, reviewer: str) -> Outcome:
+        """See `_undo`; one worker at a time on the thread (a lease: another worker waits, then reports)."""
+        with self.deps.store.thread_lease(thread_id):
+            return self._undo(thread_id, reviewer)
+
+    def _undo(self, thread_id: str, reviewer: str) -> Outcome:
         """Compensate the thread's executed effect (start again / resize back). Idempotent."""
         snap = self.snapshot(thread_id)
         values = snap.values or {}
@@ -228,6 +248,11 @@ class CostGuard:
         return undone
 
     def rollback(self, thread_id: str, checkpoint_id: str) -> Outcome:
+        """See `_rollback`; one worker at a time on the thread (a lease: another worker waits, then reports)."""
+        with self.deps.store.thread_lease(thread_id):
+            return self._rollback(thread_id, checkpoint_id)
+
+    def _rollback(self, thread_id: str, checkpoint_id: str) -> Outcome:
         """Time travel: continue the thread from an earlier checkpoint (a new branch; the old stays).
 
         The cloud is not rolled back by this: a thread whose effect was executed and not undone

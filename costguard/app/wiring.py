@@ -16,20 +16,24 @@ from langgraph.checkpoint.base import BaseCheckpointSaver
 from costguard.app.runner import CostGuard
 from costguard.context import Deps
 from costguard.graph.builder import compile_graph
-from costguard.graph.checkpoint import sqlite_checkpointer
+from costguard.graph.checkpoint import checkpointer_for
 from costguard.policy import Policy
 from costguard.settings import Method, Settings
 from costguard.tools.cloud import Cloud, Ec2Cloud
 from costguard.tools.llm.model import make_chat_model, structured_method
 from costguard.tools.notify import Notifier, WebhookNotifier
 from costguard.tools.pricing import PriceList, load_price_list
-from costguard.tools.store import Store
+from costguard.tools.store import Store, open_store
 from costguard.tools.telemetry import SqliteTelemetry, Telemetry
 
 
-def alerts_sink(db: Path) -> Path:
-    """Where critical alerts go when no webhook is set: next to the database, `<db>-alerts.jsonl`."""
-    return db.with_name(db.stem + "-alerts.jsonl")
+def alerts_sink(db: str) -> Path:
+    """Where notices go when no webhook is set: next to a SQLite database, `<db>-alerts.jsonl`; for PostgreSQL,
+    `./costguard-alerts.jsonl`."""
+    if db.startswith(("postgresql://", "postgres://")):
+        return Path("costguard-alerts.jsonl")
+    path = Path(db)
+    return path.with_name(path.stem + "-alerts.jsonl")
 
 
 def build_deps(
@@ -46,8 +50,7 @@ def build_deps(
     method: Method | None = None,
 ) -> Deps:
     """The dependencies from settings; each keyword replaces one (a scripted model, a fake cloud, a clock...)."""
-    db = Path(settings.db)
-    store = store if store is not None else Store(db)
+    store = store if store is not None else open_store(settings.db)
     deps = Deps(
         model=model if model is not None else make_chat_model(settings),
         cloud=cloud
@@ -55,7 +58,9 @@ def build_deps(
         else Ec2Cloud(default_region=settings.aws_region, endpoint_url=settings.aws_endpoint_url),
         store=store,
         telemetry=telemetry if telemetry is not None else SqliteTelemetry(store),
-        notifier=notifier if notifier is not None else WebhookNotifier(settings.alert_webhook, alerts_sink(db)),
+        notifier=notifier
+        if notifier is not None
+        else WebhookNotifier(settings.alert_webhook, alerts_sink(settings.db)),
         policy=policy,
         prices=prices if prices is not None else load_price_list(),
         structured_method=method or structured_method(settings),
@@ -76,5 +81,5 @@ def build_costguard(
 ) -> CostGuard:
     """CostGuard over the settings' SQLite file (or the given checkpointer), with `deps` or ones built here."""
     deps = deps if deps is not None else build_deps(settings, policy, model=model)
-    saver = checkpointer if checkpointer is not None else sqlite_checkpointer(settings.db)
+    saver = checkpointer if checkpointer is not None else checkpointer_for(settings.db)
     return CostGuard(compile_graph(saver), deps, durability=settings.durability)

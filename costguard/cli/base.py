@@ -45,7 +45,10 @@ API_KEY_ENV = "COSTGUARD_API_KEY"
 FAILED_STATUSES = {"failed"}
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine output: JSON on stdout.")]
-DbOpt = Annotated[Path | None, typer.Option("--db", help="SQLite file (default $COSTGUARD_DB or ./costguard.db).")]
+DbOpt = Annotated[
+    str | None,
+    typer.Option("--db", help="SQLite file or postgresql:// URL (default $COSTGUARD_DB or ./costguard.db)."),
+]
 PolicyOpt = Annotated[Path | None, typer.Option("--policy", help="Policy TOML (default $COSTGUARD_POLICY).")]
 PhaseOpt = Annotated[Phase | None, typer.Option("--phase", help="Override the policy's phase.")]
 ServerOpt = Annotated[
@@ -83,7 +86,7 @@ def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
     raise typer.Exit(report_error(message, code))
 
 
-def settings_for(db: Path | None) -> Settings:
+def settings_for(db: str | None) -> Settings:
     settings = Settings()
     if db is not None:
         settings = settings.model_copy(update={"db": db})
@@ -102,7 +105,7 @@ def scripted_model_from(path: Path | None) -> ScriptedChatModel | None:
 
 
 def guard_for(
-    db: Path | None, policy: Path | None = None, phase: Phase | None = None, script: Path | None = None
+    db: str | None, policy: Path | None = None, phase: Phase | None = None, script: Path | None = None
 ) -> CostGuard:
     settings = settings_for(db)
     return build_costguard(settings, policy_for(settings, policy, phase), model=scripted_model_from(script))
@@ -112,7 +115,7 @@ def guard_for(
 class CliGuard:
     """Builds the CLI's CostGuard in a worker process (picklable: paths only)."""
 
-    db: Path | None
+    db: str | None
     policy: Path | None
     phase: Phase | None
     script: Path | None
@@ -158,7 +161,7 @@ def finish(outcomes: list[Outcome]) -> None:
         raise typer.Exit(EXIT_PARTIAL)
 
 
-def desk_for(server: str | None, db: Path | None, policy: Path | None = None) -> Desk:
+def desk_for(server: str | None, db: str | None, policy: Path | None = None) -> Desk:
     """The review queue: the LangGraph server's (`--server`), else the local database's."""
     if server:
         return RemoteDesk(server, os.environ.get(API_KEY_ENV) or None)

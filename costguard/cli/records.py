@@ -20,7 +20,7 @@ from costguard.cli.base import (
     out,
     settings_for,
 )
-from costguard.tools.store import Store
+from costguard.tools.store import open_store
 
 # --- metrics -----------------------------------------------------------------------------
 
@@ -118,7 +118,7 @@ def audit_show(
     as_json: JsonOpt = False,
 ) -> None:
     """Audit records, oldest first."""
-    store = Store(settings_for(db).db)
+    store = open_store(settings_for(db).db)
     rows = store.audit_rows(thread, limit=limit)
     if as_json:
         emit_json([r.model_dump() for r in rows])
@@ -144,7 +144,7 @@ def audit_show(
 @audit_app.command("verify")
 def audit_verify(db: DbOpt = None, as_json: JsonOpt = False) -> None:
     """Recompute the hash chain; name the first broken record."""
-    report = Store(settings_for(db).db).verify()
+    report = open_store(settings_for(db).db).verify()
     if as_json:
         emit_json(
             {

@@ -102,7 +102,7 @@ def review_show(
 
 
 def respond(
-    thread: str, response: dict[str, Any], db: Path | None, policy: Path | None, server: str | None, as_json: bool
+    thread: str, response: dict[str, Any], db: str | None, policy: Path | None, server: str | None, as_json: bool
 ) -> None:
     try:
         parsed = ReviewResponse.model_validate(response)

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import sqlite3
+import time
 import zlib
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
+from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.checkpoint.serde.encrypted import EncryptedSerializer
 from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 from langgraph.checkpoint.sqlite import SqliteSaver
@@ -108,3 +111,44 @@ def sqlite_checkpointer(path: Path | str) -> SqliteSaver:
     except sqlite3.Error as exc:
         raise ConfigError(f"cannot keep checkpoints in {path}: {exc}") from exc
     return saver
+
+
+SETUP_LOCK = 7_262_016  # the advisory lock around PostgresSaver.setup (several workers start at once)
+
+
+def postgres_checkpointer(url: str, *, max_connections: int = 32) -> BaseCheckpointSaver[str]:
+    """LangGraph's PostgresSaver over a psycopg pool (autocommit, no prepared statements, dict rows, as it needs),
+    with costguard's serializer; its tables created once, under an advisory lock."""
+    import psycopg
+    from langgraph.checkpoint.postgres import PostgresSaver
+    from psycopg.rows import dict_row
+    from psycopg_pool import ConnectionPool
+
+    try:
+        with psycopg.connect(url, autocommit=True) as conn:
+            # try, don't wait inside a statement: the setup builds indexes CONCURRENTLY, which waits for every
+            # open transaction, a blocked `pg_advisory_lock` call included (a deadlock, seen with two workers)
+            while not conn.execute("SELECT pg_try_advisory_lock(%s) AS ok", (SETUP_LOCK,)).fetchone()[0]:  # type: ignore[index]
+                time.sleep(0.1)
+            try:
+                PostgresSaver(conn, serde=serializer()).setup()  # type: ignore[arg-type]
+            finally:
+                conn.execute("SELECT pg_advisory_unlock(%s)", (SETUP_LOCK,))
+        pool: ConnectionPool[Any] = ConnectionPool(
+            url,
+            min_size=1,
+            max_size=max_connections,
+            kwargs={"autocommit": True, "prepare_threshold": 0, "row_factory": dict_row},
+            open=True,
+            timeout=60,
+        )
+    except psycopg.Error as exc:
+        raise ConfigError(f"cannot keep checkpoints in {url}: {exc}") from exc
+    return PostgresSaver(pool, serde=serializer())
+
+
+def checkpointer_for(location: str | Path) -> BaseCheckpointSaver[str]:
+    """The checkpointer for COSTGUARD_DB: PostgreSQL for a `postgresql://` URL, else the SQLite file."""
+    if isinstance(location, str) and location.startswith(("postgresql://", "postgres://")):
+        return postgres_checkpointer(location)
+    return sqlite_checkpointer(location)

@@ -39,7 +39,7 @@ def describe_plan(plan: Plan, refused: str | None = None) -> str:
     savings = (
         "an unknown amount" if plan.savings_usd_per_month is None else f"**${plan.savings_usd_per_month:,.2f}/month**"
     )
-    why = ", ".join(WHY.get(reason, reason) for reason in plan.approval_reasons) or "the policy asks for one"
+    why = ", ".join(story.WHY.get(reason, reason) for reason in plan.approval_reasons) or "the policy asks for one"
     lines = [
         f"{verb} `{plan.instance_id}` ({plan.current_instance_type}, {plan.region}): saves {savings}.",
         f"Why a person: {why}.",
@@ -52,20 +52,11 @@ def describe_plan(plan: Plan, refused: str | None = None) -> str:
     return "\n\n".join(lines)
 
 
-WHY = {
-    "savings_over_threshold": "the savings are over the approval threshold",
-    "phase_requires_approval": "the policy's phase asks a person for every action",
-    "low_confidence": "the model is not confident",
-    "model_requested_approval": "the model asked for a person",
-    "savings_unknown": "the savings are unknown",
-    "utilization_unknown": "the CPU utilisation is unknown",
-}
-
-
 def review_request(plan: Plan, refused: str | None = None) -> dict[str, Any]:
     """Shaped as LangChain's HITL request (agent-chat-ui, Studio show it unchanged): the args are only what a
     reviewer may change; the digest stays server-side, bound to the pending plan."""
-    args = {"action": plan.action, "target_instance_type": plan.target_instance_type}
+    # a shutdown shows an empty target (front ends edit only the fields they are shown, and print `null` as is)
+    args = {"action": plan.action, "target_instance_type": plan.target_instance_type or ""}
     return {
         "action_requests": [{"name": ACTION_NAME, "args": args, "description": describe_plan(plan, refused)}],
         "review_configs": [{"action_name": ACTION_NAME, "allowed_decisions": ["approve", "edit", "reject"]}],
@@ -129,7 +120,7 @@ def human_review(state: CostState, runtime: Runtime[Deps]) -> dict[str, Any]:
         return {
             "review": ReviewResult(status="expired", reviewer=response.reviewer, reason=reason, rules=(why,)),
             "result": Result(status="review_expired", reason=reason, rules=(why,)),
-            "messages": [story.refusal_message(reason)],
+            "messages": [story.ended_message(reason)],
         }
     if why is not None:
         reason = f"review response refused: {why}"
@@ -163,29 +154,38 @@ def human_review(state: CostState, runtime: Runtime[Deps]) -> dict[str, Any]:
             edited, rails = apply_edit(plan, response.edited_plan, facts, deps.prices, deps.policy, now)
             refusal_rules = rails.refusals
         if edited is None:
+            # the plan as proposed still stands: a mistyped target must not end it; ask again, saying why
             reason = f"edited plan refused by rule(s): {', '.join(refusal_rules)}"
             audit("review_edit_refused", "refused", response.reviewer, reason)
             return {
+                "review_refusals": refusals + 1,
                 "review": ReviewResult(
-                    status="edit_refused", reviewer=response.reviewer, reason=reason, rules=refusal_rules
+                    status="refused", reviewer=response.reviewer, reason=reason, rules=refusal_rules
                 ),
-                "result": Result(status="rejected", reason=reason, rules=refusal_rules),
                 "messages": [story.refusal_message(reason)],
             }
-        audit(
-            "review_edited", "approved", response.reviewer, f"edited to {edited.action} (digest {edited.digest}){note}"
-        )
-        return {
-            "plan": edited,
-            "approval": Approval(digest=edited.digest, authorized_by=response.reviewer, approved_at=now, mode="human"),
-            "review": ReviewResult(
-                status="approved", reviewer=response.reviewer, reason=f"edited by {response.reviewer}"
-            ),
-            "messages": [
-                story.answer_message(response.reviewer, f"Approved, edited to {edited.action}", response.note)
-            ],
-        }
-
+        if (edited.action, edited.target_instance_type) == (plan.action, plan.target_instance_type):
+            # an edit that changes nothing (a shutdown given a target, say) is an approval of the plan as it is
+            response = response.model_copy(update={"decision": "approve"})
+        else:
+            audit(
+                "review_edited",
+                "approved",
+                response.reviewer,
+                f"edited to {edited.action} (digest {edited.digest}){note}",
+            )
+            return {
+                "plan": edited,
+                "approval": Approval(
+                    digest=edited.digest, authorized_by=response.reviewer, approved_at=now, mode="human"
+                ),
+                "review": ReviewResult(
+                    status="approved", reviewer=response.reviewer, reason=f"edited by {response.reviewer}"
+                ),
+                "messages": [
+                    story.answer_message(response.reviewer, f"Approved, edited to {edited.action}", response.note)
+                ],
+            }
     audit("review_approved", "approved", response.reviewer, f"approved{note}")
     return {
         "approval": Approval(digest=digest, authorized_by=response.reviewer, approved_at=now, mode="human"),

@@ -75,7 +75,10 @@ def _hitl(raw: dict[str, Any], plan: Plan, caller: Caller) -> ReviewResponse | R
         if not isinstance(args, dict):
             return Refused("malformed_response", "an edit must carry edited_action.args (action, target type)")
         try:
-            edit = PlanEdit.model_validate({k: args.get(k) for k in ("action", "target_instance_type")})
+            target = args.get("target_instance_type")
+            edit = PlanEdit.model_validate(
+                {"action": args.get("action"), "target_instance_type": target if target not in ("", "null") else None}
+            )
         except ValidationError as exc:
             return Refused(
                 "malformed_response", f"the edited plan is not one costguard can run: {exc.errors()[0]['msg']}"

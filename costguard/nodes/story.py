@@ -12,6 +12,14 @@ from langchain_core.messages import AIMessage, HumanMessage
 from costguard.state import Alert, Decision, Facts, Outcome, Plan, Verdict
 
 SHORT = 160  # characters of outside text in a message
+WHY = {
+    "savings_over_threshold": "the savings are over the approval threshold",
+    "phase_requires_approval": "the policy's phase asks a person for every action",
+    "low_confidence": "the model is not confident",
+    "model_requested_approval": "the model asked for a person",
+    "savings_unknown": "the savings are unknown",
+    "utilization_unknown": "the CPU utilisation is unknown",
+}
 
 
 def _cut(text: str, limit: int = SHORT) -> str:
@@ -59,7 +67,7 @@ def findings_message(round_no: int, findings: list[str]) -> AIMessage:
 
 def verdict_message(verdict: Verdict, plan: Plan | None) -> AIMessage:
     if verdict.route == "human_review" and plan is not None:
-        why = ", ".join(plan.approval_reasons)
+        why = "; ".join(WHY.get(reason, reason) for reason in plan.approval_reasons) or "the policy asks for one"
         text = f"Rails passed; a person must approve ({why}) before {plan.expires_at:%Y-%m-%d %H:%M} UTC."
     elif verdict.route == "execute":
         text = f"Rails passed; {verdict.reason}."
@@ -75,6 +83,10 @@ def answer_message(reviewer: str | None, decision: str, note: str = "") -> Human
 
 def refusal_message(reason: str) -> AIMessage:
     return AIMessage(f"Answer refused: {_cut(reason, 300)}. The plan is still waiting.", name="human_review")
+
+
+def ended_message(reason: str) -> AIMessage:
+    return AIMessage(f"The review is over: {_cut(reason, 300)}.", name="human_review")
 
 
 def outcome_message(outcome: Outcome) -> AIMessage:

@@ -13,7 +13,6 @@ a process killed mid-run loses the in-flight thread's rows, never a ledger or au
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 from dataclasses import astuple, dataclass
 from datetime import datetime, timedelta
@@ -22,50 +21,10 @@ from typing import Any
 import structlog
 
 from costguard.state import Decision
-from costguard.tools.store import Store
+from costguard.tools.store import Store, store_errors
 
 log = structlog.get_logger(__name__)
 MAX_BUFFERED = 64  # rows a thread may hold before they are written without waiting for its end
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS cg_model_calls (
-    id INTEGER PRIMARY KEY,
-    at TEXT NOT NULL,
-    thread_id TEXT NOT NULL,
-    model TEXT NOT NULL,
-    prompt_hash TEXT NOT NULL,
-    prompt_tokens INTEGER,
-    completion_tokens INTEGER,
-    latency_s REAL NOT NULL,
-    schema_valid INTEGER NOT NULL,
-    cached INTEGER NOT NULL DEFAULT 0,
-    error TEXT
-);
-CREATE INDEX IF NOT EXISTS cg_model_calls_at ON cg_model_calls(at);
-CREATE TABLE IF NOT EXISTS cg_steps (
-    id INTEGER PRIMARY KEY,
-    at TEXT NOT NULL,
-    thread_id TEXT NOT NULL,
-    node TEXT NOT NULL,
-    ok INTEGER NOT NULL,
-    duration_s REAL NOT NULL,
-    error_class TEXT,
-    confidence REAL
-);
-CREATE TABLE IF NOT EXISTS cg_reviews (
-    id INTEGER PRIMARY KEY,
-    at TEXT NOT NULL,
-    thread_id TEXT NOT NULL,
-    reviewer TEXT NOT NULL,
-    decision TEXT NOT NULL,
-    latency_s REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS cg_decision_cache (
-    prompt_hash TEXT PRIMARY KEY,
-    at TEXT NOT NULL,
-    decision TEXT NOT NULL
-);
-"""
 
 
 @dataclass(frozen=True)
@@ -145,19 +104,16 @@ class SqliteTelemetry(Telemetry):
         self.store = store
         self._pending: dict[str, list[tuple[str, tuple[object, ...]]]] = {}
         self._lock = threading.Lock()
-        conn = store.connect()
-        try:
-            conn.executescript(_SCHEMA)
-        finally:
-            conn.close()
 
     def _row(self, record: Any) -> tuple[object, ...]:
-        return (*astuple(record), self.store.now().isoformat())
+        # booleans as 0/1: the columns are integers in both SQLite and PostgreSQL
+        values = (int(v) if isinstance(v, bool) else v for v in astuple(record))
+        return (*values, self.store.now().isoformat())
 
     def _write(self, sql: str, params: tuple[object, ...]) -> None:
         try:
             self.store.write(sql, params)
-        except sqlite3.Error as exc:  # minor: log and go on
+        except store_errors() as exc:  # minor: log and go on
             log.warning("telemetry_write_failed", error=str(exc))
 
     def _buffer(self, thread_id: str, sql: str, params: tuple[object, ...]) -> None:
@@ -175,7 +131,7 @@ class SqliteTelemetry(Telemetry):
             return
         try:
             self.store.write_many(rows)
-        except sqlite3.Error as exc:  # minor: log and go on
+        except store_errors() as exc:  # minor: log and go on
             log.warning("telemetry_write_failed", error=str(exc), rows=len(rows))
 
     def step(self, record: StepRecord) -> None:

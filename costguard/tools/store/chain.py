@@ -5,12 +5,12 @@ Appends happen inside the caller's transaction, so a ledger change and its audit
 
 from __future__ import annotations
 
-import sqlite3
+from typing import Any
 
 from costguard.tools.store.records import GENESIS, AuditRecord, StoredAudit, VerifyReport, record_hash
 
 
-def append(conn: sqlite3.Connection, record: AuditRecord, at: str) -> bool:
+def append(conn: Any, record: AuditRecord, at: str) -> bool:
     """Append one record after the last; False when its dedupe key was recorded already."""
     if record.dedupe_key is not None:
         seen = conn.execute("SELECT 1 FROM cg_audit WHERE dedupe_key = ?", (record.dedupe_key,)).fetchone()
@@ -41,7 +41,7 @@ def append(conn: sqlite3.Connection, record: AuditRecord, at: str) -> bool:
     return True
 
 
-def verify(conn: sqlite3.Connection) -> VerifyReport:
+def verify(conn: Any) -> VerifyReport:
     """Recompute the whole chain; name the first record that is missing, moved or changed."""
     prev = GENESIS
     count = 0

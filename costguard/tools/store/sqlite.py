@@ -1,8 +1,9 @@
-"""The SQLite store: execution ledger, hash-chained audit trail and thread index, in costguard's database file.
+"""The store: execution ledger, hash-chained audit trail, thread index and telemetry, in costguard's database.
 
-It lives in the same SQLite file as LangGraph's checkpoints, in tables of its own. Every ledger change is
-written in the same transaction as the audit record that describes it, so neither exists without the other.
-Audit records carry the SHA-256 of the previous record.
+`Store` is the SQLite one (the default: one file, beside LangGraph's checkpoints); `PostgresStore`
+(tools/store/postgres.py) runs the same statements on PostgreSQL for a team. Every ledger change is written in the
+same transaction as the audit record that describes it, so neither exists without the other. Audit records carry
+the SHA-256 of the previous record. Statements use `?` placeholders and SQL both databases accept.
 """
 
 from __future__ import annotations
@@ -21,12 +22,15 @@ from costguard.errors import ConfigError, InternalError
 from costguard.state import Alert, Outcome, canonical_json
 from costguard.tools.store import chain
 from costguard.tools.store.records import AuditRecord, LedgerEntry, StoredAudit, VerifyReport, base_step
-from costguard.tools.store.schema import SCHEMA
+from costguard.tools.store.schema import SQLITE
 
 ACTIONS = ("shutdown", "resize")  # the ledger steps that change a resource (snapshots and undos do not)
 
 
-def _entry(row: sqlite3.Row) -> LedgerEntry:
+Conn = Any  # a connection of either backend: `execute(sql, params)` returning a cursor of name-indexed rows
+
+
+def _entry(row: Any) -> LedgerEntry:
     data = dict(row)
     data["result"] = json.loads(data["result"]) if data["result"] else None
     return LedgerEntry(**data)
@@ -40,14 +44,34 @@ class Store:
         self.path = str(path)
         self._clock = clock or (lambda: datetime.now(UTC))
         self._local = threading.local()
+        self._leases: dict[str, threading.Lock] = {}
+        self._leases_lock = threading.Lock()
+        self._create_schema()
+
+    def _create_schema(self) -> None:
         try:
             conn = self.connect()
             try:
-                conn.executescript(SCHEMA)
+                conn.executescript(SQLITE)
             finally:
                 conn.close()
         except sqlite3.Error as exc:  # a path that cannot be opened, a file that is not SQLite
             raise ConfigError(f"cannot use {self.path} as costguard's database: {exc}") from exc
+
+    def close(self) -> None:
+        """Nothing to release: SQLite connections are per thread and close with it."""
+
+    @contextmanager
+    def thread_lease(self, thread_id: str) -> Iterator[None]:
+        """Run one graph thread at a time in this process (a duplicate delivery waits, then finds it done).
+
+        SQLite serves one machine; across its processes a thread is handed to one worker by the queue, and
+        effects are exactly-once by the ledger either way. PostgresStore holds a lease across machines.
+        """
+        with self._leases_lock:
+            lease = self._leases.setdefault(thread_id, threading.Lock())
+        with lease:
+            yield
 
     def now(self) -> datetime:
         now: datetime = self._clock()
@@ -73,11 +97,11 @@ class Store:
         return conn
 
     @contextmanager
-    def reading(self) -> Iterator[sqlite3.Connection]:
+    def reading(self) -> Iterator[Conn]:
         yield self._conn()
 
     @contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
+    def transaction(self) -> Iterator[Conn]:
         conn = self._conn()
         conn.execute("BEGIN IMMEDIATE")
         try:
@@ -98,13 +122,14 @@ class Store:
             for sql, params in statements:
                 conn.execute(sql, params)
 
-    def query(self, sql: str, params: tuple[object, ...] = ()) -> list[sqlite3.Row]:
+    def query(self, sql: str, params: tuple[object, ...] = ()) -> list[Any]:
         with self.reading() as conn:
-            return conn.execute(sql, params).fetchall()
+            rows: list[Any] = conn.execute(sql, params).fetchall()
+        return rows
 
     # --- audit -----------------------------------------------------------------------------
 
-    def append_audit(self, conn: sqlite3.Connection, record: AuditRecord) -> bool:
+    def append_audit(self, conn: Conn, record: AuditRecord) -> bool:
         """Append inside the caller's transaction (a change and its record commit together)."""
         return chain.append(conn, record, self._now())
 
@@ -177,13 +202,13 @@ class Store:
             return self._undos(conn, thread_id, digest)
 
     @staticmethod
-    def _undos(conn: sqlite3.Connection, thread_id: str, digest: str) -> int:
+    def _undos(conn: Conn, thread_id: str, digest: str) -> int:
         row = conn.execute(
-            "SELECT COUNT(*) FROM cg_ledger WHERE thread_id = ? AND digest = ? AND confirmed_at IS NOT NULL"
+            "SELECT COUNT(*) AS n FROM cg_ledger WHERE thread_id = ? AND digest = ? AND confirmed_at IS NOT NULL"
             " AND (step = 'undo' OR step LIKE 'undo#%')",
             (thread_id, digest),
         ).fetchone()
-        return int(row[0])
+        return int(row["n"])
 
     def acted_on(self, instance_id: str, *, except_thread: str) -> LedgerEntry | None:
         """Another thread's confirmed action on the instance that no undo has compensated (the latest), if any."""
@@ -213,8 +238,10 @@ class Store:
     def first_notice(self, key: str) -> bool:
         """True the first time `key` is asked for (a notice is sent once, however often its step re-runs)."""
         with self.transaction() as conn:
-            done = conn.execute("INSERT OR IGNORE INTO cg_notices (key, sent_at) VALUES (?, ?)", (key, self._now()))
-            return done.rowcount == 1
+            done = conn.execute(
+                "INSERT INTO cg_notices (key, sent_at) VALUES (?, ?) ON CONFLICT DO NOTHING", (key, self._now())
+            )
+            return bool(done.rowcount == 1)
 
     # --- thread index ----------------------------------------------------------------------
 
@@ -227,7 +254,7 @@ class Store:
 
     def _upsert_thread(
         self,
-        conn: sqlite3.Connection,
+        conn: Conn,
         thread_id: str,
         alert_id: str,
         status: str,
