@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 Method = Literal["function_calling", "json_schema", "json_mode"]  # how a model is asked for structured output
@@ -33,3 +33,9 @@ class Settings(BaseSettings):
     # "exit": checkpoints at review pauses, before execute and at the end (see CostGuard._run);
     # "sync": one per step (finer time travel, ~2x the cost per alert).
     durability: Literal["exit", "sync"] = Field(default="exit", validation_alias="COSTGUARD_DURABILITY")
+
+    @field_validator("db", mode="before")
+    @classmethod
+    def _db_as_text(cls, value: object) -> object:
+        """A path given in code (``Settings(db=Path(...))``) is the same file as its text."""
+        return str(value) if isinstance(value, Path) else value

