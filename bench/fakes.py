@@ -27,8 +27,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Literal
 
 from costguard.errors import CloudError, CloudUnavailable
-from costguard.state import Alert, Facts
-from costguard.tools.cloud import EffectResult
+from costguard.state import Alert, Facts, ResourceType
+from costguard.tools.cloud import EffectResult, ResourceKind
+from costguard.tools.cloud.instance import InstanceKind
 
 ACTOR: ContextVar[str] = ContextVar("bench_actor", default="")
 REGION = "us-east-1"
@@ -111,14 +112,20 @@ class FakeCloud:
 
     # --- the Cloud protocol (what costguard calls) --------------------------------------------
 
+    def kind(self, resource_type: ResourceType) -> ResourceKind:
+        """Instances only: the benchmarks' fleet has no other kind."""
+        if resource_type != "instance":
+            raise CloudError(f"the fake cloud has no {resource_type}s")
+        return InstanceKind(self)
+
     def describe(self, instance_id: str, region: str) -> Facts:
         with self._lock:
             self._before("describe", instance_id)
             instance = self.instances.get(instance_id)
             if instance is None:
-                return Facts(instance_id=instance_id, region=region or REGION, exists=False)
+                return Facts(resource_id=instance_id, region=region or REGION, exists=False)
             return Facts(
-                instance_id=instance_id,
+                resource_id=instance_id,
                 region=instance.region,
                 exists=True,
                 instance_type=instance.instance_type,
@@ -158,15 +165,15 @@ class FakeCloud:
         """One snapshot per volume tagged with the key; volumes that have one get no second."""
         with self._lock:
             if dry_run:
-                self._before("describe", facts.instance_id)  # a DryRun changes nothing
+                self._before("describe", facts.resource_id)  # a DryRun changes nothing
                 return "dry_run_ok", []
-            timeout = self._before("snapshot", facts.instance_id)
+            timeout = self._before("snapshot", facts.resource_id)
             existing = {vol: sid for sid, (vol, k) in self._snapshots.items() if k == key}
             for volume in facts.volume_ids:
                 if volume not in existing:
-                    existing[volume] = self._new_snapshot(facts.instance_id, volume, key)
+                    existing[volume] = self._new_snapshot(facts.resource_id, volume, key)
             if timeout:
-                raise self._timed_out("create_snapshot", facts.instance_id)
+                raise self._timed_out("create_snapshot", facts.resource_id)
             return "done", sorted(existing[v] for v in facts.volume_ids if v in existing)
 
     def _set_state(self, instance: Instance, wanted: str, op: Op) -> None:

@@ -9,16 +9,19 @@ import hashlib
 import json
 import math
 import operator
+import re
 from datetime import datetime
 from typing import Annotated, Any, Literal, get_args
 
 from langchain_core.messages import AnyMessage
 from langgraph.graph.message import add_messages
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from typing_extensions import TypedDict
 
-Action = Literal["shutdown", "resize", "monitor", "investigate"]
-DisruptiveAction = Literal["shutdown", "resize"]
+Action = Literal["shutdown", "resize", "delete", "release", "monitor", "investigate"]
+DisruptiveAction = Literal["shutdown", "resize", "delete", "release"]
+# what an alert names: an EC2 instance, an EBS volume, an Elastic IP address, an RDS DB instance
+ResourceType = Literal["instance", "volume", "address", "db_instance"]
 Phase = Literal["observe", "reversible", "autonomous"]
 Status = Literal[
     "observed",
@@ -36,6 +39,33 @@ Status = Literal[
 ]
 TERMINAL_STATUSES: frozenset[str] = frozenset(get_args(Status)) - {"awaiting_review"}
 INSTANCE_ID_PATTERN = r"^i-(?:[0-9a-f]{8}|[0-9a-f]{17})$"
+_ID_PATTERNS: dict[str, re.Pattern[str]] = {
+    "instance": re.compile(INSTANCE_ID_PATTERN),
+    "volume": re.compile(r"^vol-(?:[0-9a-f]{8}|[0-9a-f]{17})$"),
+    "address": re.compile(r"^eipalloc-(?:[0-9a-f]{8}|[0-9a-f]{17})$"),
+    # an RDS DB instance identifier: a letter, then letters, digits, single hyphens; up to 63, no trailing hyphen
+    "db_instance": re.compile(r"^[A-Za-z](?:[A-Za-z0-9]|-(?!-)){0,62}(?<!-)$"),
+}
+_RDS_ARN = re.compile(r"^arn:aws[a-z-]*:rds:[a-z0-9-]+:[0-9]{12}:db:(?P<name>[^:]+)$")
+
+
+def current_type_of(facts: Facts) -> str:
+    """What a resize would change: the instance type, the volume type or the DB class ("" for an address)."""
+    if facts.resource_type == "volume":
+        return facts.volume_type or "unknown"
+    if facts.resource_type == "address":
+        return ""
+    return facts.instance_type or "unknown"
+
+
+# the actions that make sense for each kind (monitor and investigate always do)
+KIND_ACTIONS: dict[str, tuple[str, ...]] = {
+    "instance": ("shutdown", "resize"),
+    "volume": ("delete", "resize"),  # delete an unattached volume (after a snapshot); resize = gp2 -> gp3
+    "address": ("release",),
+    "db_instance": ("shutdown",),  # stop (after a snapshot); AWS starts it again after 7 days
+}
+IRREVERSIBLE_ACTIONS = frozenset({"delete", "release"})
 ALERT_ID_MAX = 200
 
 
@@ -51,6 +81,22 @@ def validation_problems(exc: ValidationError, whole: str = "value") -> str:
 def alert_problems(exc: ValidationError) -> str:
     """A ValidationError of an alert as one line."""
     return validation_problems(exc, "alert")
+
+
+def resource_type_of(resource_id: str) -> ResourceType | None:
+    """The kind an id says by itself (`i-`, `vol-`, `eipalloc-`, an RDS DB ARN); None when it does not."""
+    for kind, prefix in (("instance", "i-"), ("volume", "vol-"), ("address", "eipalloc-")):
+        if resource_id.startswith(prefix):
+            return kind  # type: ignore[return-value]
+    if _RDS_ARN.match(resource_id):
+        return "db_instance"
+    return None
+
+
+def normal_resource_id(resource_id: str, resource_type: str) -> str:
+    """An RDS ARN becomes its DB identifier (what the RDS API takes); other ids are kept."""
+    found = _RDS_ARN.match(resource_id)
+    return found.group("name") if found and resource_type == "db_instance" else resource_id
 
 
 def thread_id_for(alert_id: str) -> str:
@@ -71,7 +117,11 @@ class Alert(_Strict):
     """A cloud cost alert: one JSON object per line of a `.jsonl` file."""
 
     alert_id: str = Field(min_length=1, max_length=ALERT_ID_MAX)
-    instance_id: str = Field(pattern=INSTANCE_ID_PATTERN)
+    # the resource: `resource_id` (+ `resource_type` where the id does not say it), or for an instance `instance_id`;
+    # after validation both resource fields are set, and `instance_id` too when the resource is an instance
+    resource_id: str = Field(default="", max_length=300)
+    resource_type: ResourceType = "instance"
+    instance_id: str | None = Field(default=None, pattern=INSTANCE_ID_PATTERN)
     region: str | None = Field(default=None, min_length=1, max_length=50)
     monthly_cost_usd: float | None = Field(default=None, ge=0)
     kind: str = Field(default="cost_anomaly", max_length=100)
@@ -85,16 +135,65 @@ class Alert(_Strict):
             raise ValueError("must be a finite number")
         return value
 
+    @model_validator(mode="before")
+    @classmethod
+    def _resource(cls, data: Any) -> Any:
+        """Fill `resource_id` / `resource_type` / `instance_id` from each other, or say what is missing."""
+        if not isinstance(data, dict):
+            return data
+        data = dict(data)
+        instance_id, resource_id, given_type = (
+            data.get("instance_id"),
+            data.get("resource_id"),
+            data.get("resource_type"),
+        )
+        if resource_id in (None, "") and instance_id is None:
+            raise ValueError("the alert names no resource: give resource_id (or instance_id)")
+        if resource_id in (None, ""):
+            resource_id = instance_id
+            given_type = given_type or "instance"  # the original contract: instance_id names an instance
+        if not isinstance(resource_id, str):
+            raise ValueError("resource_id must be a string")
+        said = resource_type_of(resource_id)
+        if given_type is None:
+            if said is None:
+                raise ValueError(f"resource_type is needed: {resource_id[:80]!r} does not say what it is")
+            given_type = said
+        elif said is not None and said != given_type:
+            raise ValueError(f"resource_type {given_type!r} does not match the id {resource_id[:80]!r} ({said})")
+        if isinstance(given_type, str) and given_type in _ID_PATTERNS:
+            resource_id = normal_resource_id(resource_id, given_type)
+            # an instance id is checked by the instance_id field's own pattern (its error names the field)
+            if given_type != "instance" and not _ID_PATTERNS[given_type].match(resource_id):
+                raise ValueError(f"resource_id {resource_id[:80]!r} is not a valid {given_type} id")
+            if given_type == "instance":
+                if instance_id is not None and instance_id != resource_id:
+                    raise ValueError("instance_id and resource_id name different instances")
+                data["instance_id"] = resource_id
+            elif instance_id is not None:
+                raise ValueError(f"instance_id given for a {given_type}")
+        data["resource_id"], data["resource_type"] = resource_id, given_type
+        return data
+
+
+def _renamed(data: Any, names: dict[str, str]) -> Any:
+    """Read a model stored by an earlier version (checkpoints): its old field names, renamed."""
+    if isinstance(data, dict) and any(old in data for old in names):
+        data = {names.get(key, key): value for key, value in data.items()}
+    return data
+
 
 class Facts(_Strict):
-    """What the cloud says about the alert's instance, read by deterministic code.
+    """What the cloud says about the alert's resource, read by deterministic code.
 
     `None` means "not known": every rail treats an unknown as the less permissive answer.
+    `instance_type` is the instance's type, or a DB instance's class (`db.t3.micro`).
     """
 
-    instance_id: str
+    resource_id: str
     region: str
     exists: bool
+    resource_type: ResourceType = "instance"
     instance_type: str | None = None
     state: str | None = None
     tags: dict[str, str] | None = None  # None: the tags could not be read (fail closed)
@@ -104,13 +203,47 @@ class Facts(_Strict):
     cpu_avg_pct: float | None = None
     hourly_price_usd: float | None = None
     volume_ids: tuple[str, ...] = ()
-    launch_time: datetime | None = None
+    launch_time: datetime | None = None  # an instance's launch, a volume's or a DB instance's creation
+    # a volume: its type and size, what it is attached to (None: unknown), when it was last seen detached
+    availability_zone: str | None = None
+    volume_type: str | None = None
+    size_gib: int | None = None
+    attached_to: tuple[str, ...] | None = None
+    unused_days: float | None = None  # no I/O and no attachment for this long (a lower bound; None: unknown)
+    modifying: bool | None = None  # a volume modification is under way (AWS allows one per 6 hours)
+    # an address: its public IP and association (None: unknown, "" : none)
+    public_ip: str | None = None
+    association_id: str | None = None
+    # a DB instance: engine, and RDS's own protection signals (None: unknown, which counts as protected)
+    engine: str | None = None
+    multi_az: bool | None = None
+    deletion_protection: bool | None = None
+    replication: bool | None = None  # it is a read replica or the source of one
+    connections_max: float | None = None  # the most DatabaseConnections over the window
     gaps: tuple[str, ...] = ()  # data that could not be read, named
+
+    @model_validator(mode="before")
+    @classmethod
+    def _legacy(cls, data: Any) -> Any:
+        return _renamed(data, {"instance_id": "resource_id"})
 
 
 class DecisionParameters(_Strict):
-    instance_id: str
+    """The decision's target: `instance_id` for an instance (the public contract), `resource_id` for other kinds."""
+
+    instance_id: str | None = None
+    resource_id: str | None = None
     target_instance_type: str | None = None
+
+    @model_validator(mode="after")
+    def _one_target(self) -> DecisionParameters:
+        if (self.instance_id is None) == (self.resource_id is None):
+            raise ValueError("name the resource once: instance_id (an instance) or resource_id (other kinds)")
+        return self
+
+    @property
+    def target_id(self) -> str:
+        return self.instance_id or self.resource_id or ""
 
 
 class Decision(_Strict):
@@ -126,13 +259,20 @@ class Decision(_Strict):
 UNUSABLE_PREFIX = "model answer unusable: "
 
 
-def unusable_decision(instance_id: str, why: str) -> Decision:
+def decision_parameters(alert: Alert, target_instance_type: str | None = None) -> DecisionParameters:
+    """The parameters naming this alert's resource, as the decision schema for its kind has them."""
+    if alert.resource_type == "instance":
+        return DecisionParameters(instance_id=alert.resource_id, target_instance_type=target_instance_type)
+    return DecisionParameters(resource_id=alert.resource_id, target_instance_type=target_instance_type)
+
+
+def unusable_decision(alert: Alert, why: str) -> Decision:
     """What an unusable model answer becomes: `investigate` at confidence 0, so the rails send it on."""
     return Decision(
         action="investigate",
         confidence=0.0,
         reasoning=f"{UNUSABLE_PREFIX}{why}"[:4000],
-        parameters=DecisionParameters(instance_id=instance_id),
+        parameters=decision_parameters(alert),
         requires_approval=True,
     )
 
@@ -152,11 +292,11 @@ class Plan(_Strict):
 
     alert_id: str
     thread_id: str
-    instance_id: str
+    resource_id: str
     region: str
     action: DisruptiveAction
-    current_instance_type: str
-    target_instance_type: str | None = None
+    current_type: str  # the instance type, volume type or DB class now ("" for an address)
+    target_type: str | None = None  # a resize's target: an instance type, or "gp3" for a volume
     savings_usd_per_month: float | None
     requires_approval: bool
     approval_reasons: tuple[str, ...] = ()
@@ -164,10 +304,27 @@ class Plan(_Strict):
     policy_hash: str
     created_at: datetime
     expires_at: datetime
+    resource_type: ResourceType = "instance"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _legacy(cls, data: Any) -> Any:
+        return _renamed(data, _PLAN_RENAMES)
 
     @property
     def digest(self) -> str:
         return sha256_hex(canonical_json(self.model_dump(mode="json")))
+
+    @property
+    def irreversible(self) -> bool:
+        return self.action in IRREVERSIBLE_ACTIONS
+
+
+_PLAN_RENAMES = {
+    "instance_id": "resource_id",
+    "current_instance_type": "current_type",
+    "target_instance_type": "target_type",
+}
 
 
 class PlanEdit(_Strict):
@@ -223,7 +380,7 @@ class Outcome(_Strict):
     thread_id: str
     status: Status
     action: Action | None = None
-    instance_id: str | None = None
+    instance_id: str | None = None  # set for an instance (as before); every kind has resource_id
     executed: bool = False
     reason: str = ""
     rules: tuple[str, ...] = ()
@@ -233,6 +390,8 @@ class Outcome(_Strict):
     error_class: str | None = None
     line: int | None = None
     agent_version: str | None = None  # package version and policy hash, to trace regressions
+    resource_id: str | None = None
+    resource_type: ResourceType | None = None
 
 
 SourceStatus = Literal["handled", "in_progress", "ignored", "invalid_input"]

@@ -126,6 +126,54 @@ def put_cpu(ec2: Any, instance_ids: list[str], cpu: float) -> None:
         cloudwatch.put_metric_data(Namespace="AWS/EC2", MetricData=data[start : start + 500])
 
 
+def client_like(ec2: Any, service: str) -> Any:
+    """A boto3 client of another service on the same emulator as `ec2`."""
+    return boto3.client(  # type: ignore[call-overload]
+        service,
+        endpoint_url=ec2.meta.endpoint_url,
+        region_name=REGION,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+
+
+def create_database(
+    ec2: Any,
+    name: str,
+    tags: dict[str, str],
+    *,
+    cpu: float = 1.0,
+    connections: float = 0.0,
+    stamp: datetime | None = None,
+    **options: Any,
+) -> str:
+    """An RDS PostgreSQL db.t3.medium with a CPU and a connections data point an hour before `stamp`."""
+    client_like(ec2, "rds").create_db_instance(
+        DBInstanceIdentifier=name,
+        DBInstanceClass="db.t3.medium",
+        Engine="postgres",
+        MasterUsername="admin",
+        MasterUserPassword="not-a-secret-1",
+        AllocatedStorage=20,
+        Tags=[{"Key": k, "Value": v} for k, v in tags.items()],
+        **options,
+    )
+    at = (stamp or Clock().now) - timedelta(hours=1)
+    client_like(ec2, "cloudwatch").put_metric_data(
+        Namespace="AWS/RDS",
+        MetricData=[
+            {
+                "MetricName": metric,
+                "Dimensions": [{"Name": "DBInstanceIdentifier", "Value": name}],
+                "Timestamp": at,
+                "Value": value,
+            }
+            for metric, value in (("CPUUtilization", cpu), ("DatabaseConnections", connections))
+        ],
+    )
+    return name
+
+
 def launch(
     ec2: Any, instance_type: str = "t3.large", tags: dict[str, str] | None = None, cpu: float | None = 2.0, **extra: Any
 ) -> str:
@@ -251,6 +299,7 @@ def make_harness(
         mode: CheckpointMode = durability or ("sync" if saver_kind == "sqlite-sync" else "exit")
         model = ScriptedChatModel(script=script)
         store = open_store(db)
+        request.addfinalizer(lambda: _close(store, checkpointer))  # a pool left to the GC fails a later test
         clock = Clock()
         sink = tmp_path / "alerts.jsonl"
         base = policy or Policy(approvers=(APPROVER,), **policy_kw)
@@ -264,6 +313,14 @@ def make_harness(
         return Harness(guard, model, store, clock, sink, db)
 
     return build
+
+
+def _close(store: Store, checkpointer: BaseCheckpointSaver[str]) -> None:
+    """Close what holds connections: the store, and a PostgresSaver's pool (SQLite's closes with the process)."""
+    store.close()
+    pool = getattr(checkpointer, "conn", None)
+    if pool is not None and hasattr(pool, "close") and type(pool).__module__.startswith("psycopg_pool"):
+        pool.close()
 
 
 def cli_env(aws_env: str, db: Path) -> dict[str, str]:

@@ -25,7 +25,7 @@ GOOD = {"alert_id": "a-1", "instance_id": "i-0123456789abcdef0", "monthly_cost_u
         ("[1, 2]", "expected a JSON object, got list"),
         ('"text"', "expected a JSON object, got str"),
         (json.dumps({"instance_id": "i-0123456789abcdef0"}), "alert_id: Field required"),
-        (json.dumps({"alert_id": "a"}), "instance_id: Field required"),
+        (json.dumps({"alert_id": "a"}), "the alert names no resource: give resource_id (or instance_id)"),
         (json.dumps({**GOOD, "instance_id": "i-xyz"}), "instance_id: String should match pattern"),
         (json.dumps({**GOOD, "instance_id": "i-0123456"}), "instance_id: String should match pattern"),
         (json.dumps({**GOOD, "monthly_cost_usd": -1}), "monthly_cost_usd: Input should be greater than or equal to 0"),
@@ -118,5 +118,44 @@ def test_any_line_is_an_alert_or_a_clear_invalid_alert(line: str) -> None:
         assert exc.line == 3
         assert exc.reason
     else:
+        assert alert.instance_id is not None
+        assert alert.instance_id == alert.resource_id
         assert alert.instance_id.startswith("i-")
         assert all(c in string.hexdigits for c in alert.instance_id[2:])
+
+
+@pytest.mark.parametrize(
+    ("fields", "resource_id", "resource_type"),
+    [
+        ({"resource_id": "vol-0123456789abcdef0"}, "vol-0123456789abcdef0", "volume"),
+        ({"resource_id": "eipalloc-0123abcd"}, "eipalloc-0123abcd", "address"),
+        ({"resource_id": "arn:aws:rds:us-east-1:123456789012:db:dev-pg"}, "dev-pg", "db_instance"),
+        ({"resource_id": "dev-pg", "resource_type": "db_instance"}, "dev-pg", "db_instance"),
+        ({"resource_id": "i-0123456789abcdef0"}, "i-0123456789abcdef0", "instance"),
+        ({"instance_id": "i-0123abcd"}, "i-0123abcd", "instance"),
+    ],
+)
+def test_an_alert_names_its_resource_by_id_and_kind(
+    fields: dict[str, str], resource_id: str, resource_type: str
+) -> None:
+    alert = parse_alert_line(json.dumps({"alert_id": "a", **fields}), 1)
+    assert (alert.resource_id, alert.resource_type) == (resource_id, resource_type)
+    assert alert.instance_id == (resource_id if resource_type == "instance" else None)
+
+
+@pytest.mark.parametrize(
+    ("fields", "problem"),
+    [
+        ({"resource_id": "dev-pg"}, "resource_type is needed"),
+        ({"resource_id": "vol-0123abcd", "resource_type": "address"}, "does not match the id"),
+        ({"resource_id": "vol-xyz"}, "is not a valid volume id"),
+        ({"resource_id": "vol-0123abcd", "instance_id": "i-0123abcd"}, "instance_id given for a volume"),
+        ({"resource_id": "i-0123abcd", "instance_id": "i-0123abce"}, "name different instances"),
+        ({"resource_id": "bad--name", "resource_type": "db_instance"}, "is not a valid db_instance id"),
+        ({"resource_id": "vol-0123abcd", "resource_type": "bucket"}, "resource_type"),
+    ],
+)
+def test_a_resource_that_cannot_be_told_is_invalid_input(fields: dict[str, str], problem: str) -> None:
+    with pytest.raises(InvalidAlert) as caught:
+        parse_alert_line(json.dumps({"alert_id": "a", **fields}), 2)
+    assert problem in caught.value.reason

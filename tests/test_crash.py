@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 
 from costguard.state import TERMINAL_STATUSES
-from tests.conftest import APPROVER, cli_env, put_cpu
+from tests.conftest import APPROVER, cli_env, client_like, create_database, put_cpu
 
 N_ALERTS = 200
 MIN_KILLS = 20
@@ -64,41 +64,11 @@ def states(ec2: Any, ids: list[str]) -> dict[str, str]:
     return out
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("durability", ["exit", "sync"])
-def test_sigkill_storm_never_repeats_an_effect(tmp_path: Path, aws_env: str, ec2: Any, durability: str) -> None:
-    """Both checkpoint modes: "exit" (the default: durable at pauses, before execute, at the end) and "sync"."""
-    rng = random.Random(20261125)
-    cheap = launch_many(ec2, 160, "t3.micro", {"env": "dev"})
-    critical = launch_many(ec2, 25, "t3.micro", {"Criticality": "Critical"})
-    pricey = launch_many(ec2, 15, "m5.xlarge", {"env": "dev"})
-    ids = cheap + critical + pricey
-    rng.shuffle(ids)
-    assert len(ids) == N_ALERTS
-    alerts = tmp_path / "alerts.jsonl"
-    alerts.write_text(
-        "".join(json.dumps({"alert_id": f"crash-{n}", "instance_id": i}) + "\n" for n, i in enumerate(ids))
-    )
-    model = tmp_path / "model.json"
-    model.write_text(
-        json.dumps(
-            [
-                {
-                    "action": "shutdown",
-                    "confidence": 0.95,
-                    "reasoning": "idle",
-                    "parameters": {"instance_id": "{{instance_id}}", "target_instance_type": None},
-                    "requires_approval": False,
-                }
-            ]
-        )
-    )
-    policy = tmp_path / "policy.toml"
-    policy.write_text(f'phase = "autonomous"\napprovers = ["{APPROVER}"]\n')
-    db = tmp_path / "cg.db"
-    env = cli_env(aws_env, db)
-    env["COSTGUARD_DURABILITY"] = durability
-
+def storm_until_done(
+    alerts: Path, env: dict[str, str], policy: Path, model: Path, rng: random.Random, n_alerts: int
+) -> tuple[list[dict[str, Any]], int, int, int]:
+    """Run the batch in child processes killed at random (a timer) and inside execute (crash points), resuming
+    (`process` again or `resume --all`) until a run completes after MIN_KILLS kills; its outcomes and the kills."""
     kills = internal_kills = timer_kills = 0
     final: list[dict[str, Any]] = []
     for attempt in range(200):
@@ -147,8 +117,46 @@ def test_sigkill_storm_never_repeats_an_effect(tmp_path: Path, aws_env: str, ec2
             break
     assert kills >= MIN_KILLS
     assert internal_kills >= len(FIRST_KILLS), "a kill inside execute did not land"
-    assert len(final) == N_ALERTS
+    assert len(final) == n_alerts
+    return final, kills, internal_kills, timer_kills
 
+
+@pytest.mark.slow
+@pytest.mark.parametrize("durability", ["exit", "sync"])
+def test_sigkill_storm_never_repeats_an_effect(tmp_path: Path, aws_env: str, ec2: Any, durability: str) -> None:
+    """Both checkpoint modes: "exit" (the default: durable at pauses, before execute, at the end) and "sync"."""
+    rng = random.Random(20261125)
+    cheap = launch_many(ec2, 160, "t3.micro", {"env": "dev"})
+    critical = launch_many(ec2, 25, "t3.micro", {"Criticality": "Critical"})
+    pricey = launch_many(ec2, 15, "m5.xlarge", {"env": "dev"})
+    ids = cheap + critical + pricey
+    rng.shuffle(ids)
+    assert len(ids) == N_ALERTS
+    alerts = tmp_path / "alerts.jsonl"
+    alerts.write_text(
+        "".join(json.dumps({"alert_id": f"crash-{n}", "instance_id": i}) + "\n" for n, i in enumerate(ids))
+    )
+    model = tmp_path / "model.json"
+    model.write_text(
+        json.dumps(
+            [
+                {
+                    "action": "shutdown",
+                    "confidence": 0.95,
+                    "reasoning": "idle",
+                    "parameters": {"instance_id": "{{instance_id}}", "target_instance_type": None},
+                    "requires_approval": False,
+                }
+            ]
+        )
+    )
+    policy = tmp_path / "policy.toml"
+    policy.write_text(f'phase = "autonomous"\napprovers = ["{APPROVER}"]\n')
+    db = tmp_path / "cg.db"
+    env = cli_env(aws_env, db)
+    env["COSTGUARD_DURABILITY"] = durability
+
+    final, kills, internal_kills, timer_kills = storm_until_done(alerts, env, policy, model, rng, N_ALERTS)
     statuses = Counter(o["status"] for o in final)
     assert set(statuses) <= TERMINAL_STATUSES | {"awaiting_review"}
     by_instance = {o["alert_id"]: o for o in final}
@@ -198,3 +206,91 @@ def test_sigkill_storm_never_repeats_an_effect(tmp_path: Path, aws_env: str, ec2
             }
         )
     )
+
+
+@pytest.mark.slow
+def test_sigkill_storm_over_a_mixed_batch_of_kinds_never_repeats_an_effect(
+    tmp_path: Path, aws_env: str, ec2: Any
+) -> None:
+    """Instances, unattached volumes, free and associated addresses, idle databases: killed and resumed; each effect
+    once (one snapshot, one delete, one release, one stop), the associated addresses never released."""
+    from datetime import UTC, datetime
+
+    rng = random.Random(20261204)
+    stamp = f"{datetime.now(UTC):%H%M%S}"
+    instances = launch_many(ec2, 20, "t3.micro", {"env": "dev"})
+    volumes = [
+        ec2.create_volume(AvailabilityZone="us-east-1a", Size=10, VolumeType="gp3")["VolumeId"] for _ in range(15)
+    ]
+    free = [ec2.allocate_address(Domain="vpc")["AllocationId"] for _ in range(10)]
+    held = [ec2.allocate_address(Domain="vpc")["AllocationId"] for _ in range(5)]
+    for alloc, iid in zip(held, instances, strict=False):
+        ec2.associate_address(AllocationId=alloc, InstanceId=iid)
+    now = datetime.now(UTC)
+    databases = [create_database(ec2, f"crash-{stamp}-{n}", {"env": "dev"}, stamp=now) for n in range(5)]
+    resources = instances + volumes + free + held + databases
+    order = list(range(len(resources)))
+    rng.shuffle(order)
+    alerts = tmp_path / "alerts.jsonl"
+    lines = []
+    for n in order:
+        rid = resources[n]
+        kind = {"resource_type": "db_instance"} if rid in databases else {}
+        lines.append(json.dumps({"alert_id": f"mixed-{n}", "resource_id": rid, **kind}) + "\n")
+    alerts.write_text("".join(lines))
+    model = tmp_path / "model.json"
+    model.write_text(
+        json.dumps(
+            [
+                {
+                    "action": "{{action}}",
+                    "confidence": 0.95,
+                    "reasoning": "idle",
+                    "parameters": "{{parameters}}",
+                    "requires_approval": False,
+                }
+            ]
+        )
+    )
+    policy = tmp_path / "policy.toml"
+    policy.write_text(
+        f'phase = "autonomous"\napprovers = ["{APPROVER}"]\n'
+        "irreversible_autonomous_max_usd_per_month = 1000.0\nunattached_volume_min_days = 0.0\n"
+    )
+    db = tmp_path / "cg.db"
+    env = cli_env(aws_env, db)
+
+    final, kills, internal_kills, _ = storm_until_done(alerts, env, policy, model, rng, len(resources))
+    status = {resources[int(o["alert_id"].split("-")[1])]: o for o in final}
+    assert {r for r, o in status.items() if o["status"] == "executed"} == set(instances + volumes + free + databases)
+    assert {o["status"] for r, o in status.items() if r in held} == {"rejected"}
+    assert all("address_associated" in status[r]["rules"] for r in held)
+
+    # each effect once: one snapshot per instance and volume, the volumes gone, the free addresses released,
+    # the held ones kept, the databases stopped with one manual snapshot each
+    snaps = snapshot_counts(ec2)
+    assert {r: snaps[r] for r in instances + volumes} == dict.fromkeys(instances + volumes, 1)
+    assert ec2.describe_volumes(Filters=[{"Name": "volume-id", "Values": volumes}])["Volumes"] == []
+    left = {a["AllocationId"] for a in ec2.describe_addresses()["Addresses"]}
+    assert left.isdisjoint(free)
+    assert set(held) <= left
+    rds = client_like(ec2, "rds")
+    for name in databases:
+        assert rds.describe_db_instances(DBInstanceIdentifier=name)["DBInstances"][0]["DBInstanceStatus"] == "stopped"
+        assert len(rds.describe_db_snapshots(DBInstanceIdentifier=name, SnapshotType="manual")["DBSnapshots"]) == 1
+
+    with sqlite3.connect(db) as conn:
+        ledger = conn.execute("SELECT step, confirmed_at FROM cg_ledger").fetchall()
+    assert all(confirmed for _, confirmed in ledger)
+    assert Counter(step for step, _ in ledger) == {
+        "snapshot": len(instances) + len(volumes) + len(databases),
+        "shutdown": len(instances) + len(databases),
+        "delete": len(volumes),
+        "release": len(free),
+    }
+    verify = subprocess.run(
+        [sys.executable, "-m", "costguard.run", "audit", "verify", "--json"], env=env, capture_output=True, text=True
+    )
+    assert json.loads(verify.stdout)["ok"] is True
+    assert kills >= MIN_KILLS
+    assert internal_kills >= len(FIRST_KILLS)

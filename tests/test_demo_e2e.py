@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import boto3
 import httpx
 import pytest
 
@@ -36,7 +37,10 @@ def test_demo_runs_the_whole_job_on_the_embedded_defaults(tmp_path: Path, aws_en
     statuses = [o["status"] for o in result["outcomes"]]
     assert "rejected" in statuses, statuses  # at least one rail refusal
     assert result["review_queue"], "no plan awaited review"
-    (reviewed,) = [r for r in result["reviewed"] if r["decision"] == "approve"]
+    approved = [r for r in result["reviewed"] if r["decision"] == "approve"]
+    kinds = [r["outcome"]["resource_type"] for r in approved]
+    assert len(kinds) == len(set(kinds)), "the demo approves the first plan of each kind"
+    (reviewed,) = [r for r in approved if r["outcome"]["resource_type"] == "instance"]
     assert reviewed["outcome"]["status"] == "executed"
     snapshot_ids = reviewed["outcome"]["snapshot_ids"]
     assert snapshot_ids
@@ -48,6 +52,27 @@ def test_demo_runs_the_whole_job_on_the_embedded_defaults(tmp_path: Path, aws_en
     for name in PROTECTED:
         assert state_of(ec2, fleet[name]) == "running", f"{name} was stopped"
     assert state_of(ec2, fleet["busy-web"]) == "running"
+    # every kind of waste went through the graph; whatever the model proposed, the rails kept the protected ones
+    resources = {r["name"]: r for r in result["resources"]}
+    by_resource = {o["resource_id"]: o for o in result["outcomes"]}
+    assert {o["resource_type"] for o in result["outcomes"]} == {"instance", "volume", "address", "db_instance"}
+    for name, rule in (("orders-db", "production_database"), ("web-eip", "address_associated")):
+        outcome = by_resource[resources[name]["resource_id"]]
+        assert not outcome["executed"]
+        if outcome["status"] == "rejected":
+            assert rule in outcome["rules"]
+    rds = boto3.client(
+        "rds", endpoint_url=aws_env, region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x"
+    )
+    assert (
+        rds.describe_db_instances(DBInstanceIdentifier="orders-db")["DBInstances"][0]["DBInstanceStatus"] == "available"
+    )
+    held = ec2.describe_addresses(AllocationIds=[resources["web-eip"]["resource_id"]])["Addresses"]
+    assert held[0].get("AssociationId")
+    for volume in [r for r in approved if r["outcome"]["resource_type"] == "volume"]:
+        if volume["outcome"]["status"] == "executed" and volume["outcome"]["action"] == "delete":
+            assert volume["outcome"]["snapshot_ids"]  # the snapshot taken first is named
+            assert volume["outcome"]["snapshot_ids"][0] in volume["outcome"]["reason"]
     model = result["metrics"]["model"]
     # every alert got an answer (a timeout on a loaded machine is retried, so errors may be > 0)
     assert model["calls"] - model["errors"] >= len(result["outcomes"])

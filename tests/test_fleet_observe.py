@@ -165,7 +165,7 @@ def test_scan_alerts_on_idle_and_unknown_instances_only(
 ) -> None:
     names = {i.instance_id: i.name for i in fleet}
     alerts = _scan(cloud, now)
-    by_instance = {names[a.instance_id]: a for a in alerts}
+    by_instance = {names[a.resource_id]: a for a in alerts}
 
     assert len(alerts) == len(by_instance) == 8
     assert set(by_instance) == IDLE | UNKNOWN
@@ -175,7 +175,7 @@ def test_scan_alerts_on_idle_and_unknown_instances_only(
         assert alert.monthly_cost_usd == MONTHLY[name]
         assert alert.region == REGION
         assert alert.observed_at == now
-        assert alert.instance_id in alert.summary
+        assert alert.resource_id in alert.summary
         assert f"Name={name!r}" in alert.summary
         assert "\n" not in alert.summary
     assert by_instance["idle-dev-small"].alert_id == f"idle-{by_instance['idle-dev-small'].instance_id}-{now:%Y%m%d}"
@@ -195,7 +195,7 @@ def test_scan_is_deterministic_per_day(fleet: list[FleetInstance], cloud: Ec2Clo
 def test_scan_threshold_is_a_parameter(fleet: list[FleetInstance], cloud: Ec2Cloud, now: datetime) -> None:
     names = {i.instance_id: i.name for i in fleet}
     alerts = scan(cloud, load_price_list(), region=REGION, now=now, cpu_idle_threshold_pct=2.5)
-    assert {names[a.instance_id] for a in alerts} == {
+    assert {names[a.resource_id] for a in alerts} == {
         "idle-dev-small",
         "idle-dev-large",
         "nightly-etl",

@@ -168,7 +168,7 @@ def test_local_server_answers_one_schema_valid_decision() -> None:
         model = ChatOpenAI(
             base_url=server.base_url, api_key="x", model=server.model, temperature=0, max_retries=0, timeout=300
         )
-        reply = structured(model, decision_schema(alert.instance_id), "function_calling").invoke(messages)
+        reply = structured(model, decision_schema(alert), "function_calling").invoke(messages)
         decision = Decision.model_validate(reply["parsed"])
         assert decision.parameters.instance_id == alert.instance_id
         pid, host, port = server.pid, server.host, server.port

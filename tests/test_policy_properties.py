@@ -51,6 +51,16 @@ class FakePriceBook:
         entry = PRICES.get(instance_type)
         return None if entry is None else entry[1]
 
+    # the other kinds' prices (costguard's shipped figures for these)
+    def volume_gb_month(self, volume_type: str) -> float | None:
+        return {"gp2": 0.10, "gp3": 0.08, "st1": 0.045}.get(volume_type)
+
+    def ipv4_hourly(self) -> float | None:
+        return 0.005
+
+    def db_hourly(self, db_class: str, engine: str) -> float | None:
+        return {("db.t3.medium", "postgres"): 0.072, ("db.m5.large", "mysql"): 0.171}.get((db_class, engine))
+
 
 BOOK = FakePriceBook()
 DEFAULTS = Policy()
@@ -159,7 +169,7 @@ def facts_strategy(
             "architecture": draw(st.sampled_from(["x86_64", "arm64", None])),
         }
     return Facts(
-        instance_id=INSTANCE,
+        resource_id=INSTANCE,
         region=draw(st.sampled_from([REGION, "eu-west-1"])),
         instance_type=instance_type,
         tags=draw(tags),
@@ -325,7 +335,7 @@ def runnable_facts(draw: st.DrawFn) -> Facts:
     instance_type = "zz.legacy" if unlisted else draw(known_types)
     known = PRICES.get(instance_type)
     return Facts(
-        instance_id=INSTANCE,
+        resource_id=INSTANCE,
         region=REGION,
         exists=True,
         instance_type=instance_type,
@@ -379,10 +389,10 @@ def test_savings_come_from_the_price_book(
     result = run(decision, facts, policy, rounds)
     if result.plan is not None:
         plan = result.plan
-        expected = expected_savings(plan.action, plan.target_instance_type, facts, policy)
+        expected = expected_savings(plan.action, plan.target_type, facts, policy)
         assert plan.savings_usd_per_month == expected
         assert result.verdict.savings_usd_per_month == expected
-        assert plan.instance_id == INSTANCE
+        assert plan.resource_id == INSTANCE
         assert plan.action == decision.action
         # the model's words, flag and confidence change the route, never the figure
         other = decision.model_copy(update={"reasoning": f"saves ${claim} a month", "requires_approval": True})
@@ -405,7 +415,7 @@ def test_a_plan_exists_only_when_the_rails_pass(decision: Decision, facts: Facts
         assert facts.root_device_type == "ebs"
         assert facts.disable_api_stop is False
         if result.plan.action == "resize":
-            assert result.plan.target_instance_type in PRICES
+            assert result.plan.target_type in PRICES
             assert result.plan.savings_usd_per_month is not None
             assert result.plan.savings_usd_per_month > 0
     if result.verdict.route in RUNNABLE:

@@ -65,6 +65,16 @@ class FakePriceBook:
         entry = self.prices.get(instance_type)
         return None if entry is None else entry[1]
 
+    # the other kinds' prices (costguard's shipped figures for these)
+    def volume_gb_month(self, volume_type: str) -> float | None:
+        return {"gp2": 0.10, "gp3": 0.08, "st1": 0.045}.get(volume_type)
+
+    def ipv4_hourly(self) -> float | None:
+        return 0.005
+
+    def db_hourly(self, db_class: str, engine: str) -> float | None:
+        return {("db.t3.medium", "postgres"): 0.072, ("db.m5.large", "mysql"): 0.171}.get((db_class, engine))
+
 
 # --- builders ---------------------------------------------------------------------------
 
@@ -686,7 +696,7 @@ def test_evaluate_autonomous_under_threshold_executes() -> None:
     assert plan.requires_approval is False
     assert plan.approval_reasons == ()
     assert plan.action == "shutdown"
-    assert plan.target_instance_type is None
+    assert plan.target_type is None
     assert plan.savings_usd_per_month == 30.37
 
 
@@ -698,11 +708,11 @@ def test_evaluate_plan_fields() -> None:
     assert plan is not None
     assert plan.alert_id == "a-1"
     assert plan.thread_id == THREAD
-    assert plan.instance_id == INSTANCE
+    assert plan.resource_id == INSTANCE
     assert plan.region == REGION
     assert plan.action == "resize"
-    assert plan.current_instance_type == "m5.xlarge"
-    assert plan.target_instance_type == "m5.large"
+    assert plan.current_type == "m5.xlarge"
+    assert plan.target_type == "m5.large"
     assert plan.savings_usd_per_month == 70.08
     assert plan.phase == "autonomous"
     assert plan.policy_hash == policy.digest
@@ -713,7 +723,7 @@ def test_evaluate_plan_fields() -> None:
 def test_evaluate_shutdown_ignores_a_target_in_the_parameters() -> None:
     plan = run_evaluate(make_decision(target="t3.small")).plan
     assert plan is not None
-    assert plan.target_instance_type is None
+    assert plan.target_type is None
 
 
 def test_evaluate_autonomous_over_threshold_needs_review() -> None:
@@ -746,14 +756,14 @@ def test_evaluate_unknown_price_needs_review() -> None:
     assert result.verdict.savings_usd_per_month is None
     assert result.plan is not None
     assert result.plan.savings_usd_per_month is None
-    assert result.plan.current_instance_type == "zz.legacy"
+    assert result.plan.current_type == "zz.legacy"
 
 
 def test_evaluate_unknown_instance_type_needs_review() -> None:
     result = run_evaluate(make_decision(), facts=make_facts(instance_type=None))
     assert result.verdict.route == "human_review"
     assert result.plan is not None
-    assert result.plan.current_instance_type == "unknown"
+    assert result.plan.current_type == "unknown"
 
 
 def test_evaluate_all_reasons_accumulate() -> None:
@@ -803,7 +813,7 @@ def test_evaluate_is_deterministic() -> None:
 
 def test_evaluate_plan_never_targets_another_instance_than_the_alerts() -> None:
     result = run_evaluate(make_decision(), facts=make_facts(instance_id=OTHER_INSTANCE))
-    assert result.plan is None or result.plan.instance_id == INSTANCE
+    assert result.plan is None or result.plan.resource_id == INSTANCE
 
 
 # --- review_refusal and Plan.digest -----------------------------------------------------
@@ -902,12 +912,13 @@ def test_plan_digest_is_stable() -> None:
     [
         ("alert_id", "a-2"),
         ("thread_id", "alert:a-2"),
-        ("instance_id", OTHER_INSTANCE),
+        ("resource_id", OTHER_INSTANCE),
+        ("resource_type", "volume"),
         ("region", "eu-west-1"),
         ("action", "shutdown"),
-        ("current_instance_type", "m5.2xlarge"),
-        ("target_instance_type", "t3.small"),
-        ("target_instance_type", None),
+        ("current_type", "m5.2xlarge"),
+        ("target_type", "t3.small"),
+        ("target_type", None),
         ("savings_usd_per_month", 70.09),
         ("savings_usd_per_month", None),
         ("requires_approval", False),
@@ -930,11 +941,12 @@ def test_plan_digest_fields_are_all_covered() -> None:
     covered = {
         "alert_id",
         "thread_id",
-        "instance_id",
+        "resource_id",
+        "resource_type",
         "region",
         "action",
-        "current_instance_type",
-        "target_instance_type",
+        "current_type",
+        "target_type",
         "savings_usd_per_month",
         "requires_approval",
         "approval_reasons",

@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -105,13 +106,14 @@ def test_three_workers_sigkilled_at_random_never_repeat_an_effect(
     assert set(snaps) == set(cheap)
     now = states(ec2, ids)
     assert {i for i, s in now.items() if s == "stopped"} == set(cheap)
-    store = open_store(postgres_url)
-    report = store.verify()
+    with closing(open_store(postgres_url)) as store:
+        report = store.verify()
+        ledger = store.ledger_rows()
+        threads = store.threads(limit=1000)
     assert report.ok, report
-    ledger = store.ledger_rows()
     assert all(e.confirmed for e in ledger)
     assert Counter(e.step for e in ledger) == {"snapshot": len(cheap), "shutdown": len(cheap)}
-    assert {t["status"] for t in store.threads(limit=1000)} <= TERMINAL_STATUSES
+    assert {t["status"] for t in threads} <= TERMINAL_STATUSES
 
 
 @pytest.mark.slow
@@ -128,4 +130,35 @@ def test_two_workers_given_the_same_alert_at_once_one_acts_the_other_reports(
         assert Counter(json.loads(x)["status"] for x in out.splitlines() if x.strip()) == {"executed": len(ids)}
     snaps = Counter({i: c for i, c in snapshot_counts(ec2).items() if i in set(ids)})
     assert snaps == dict.fromkeys(ids, 1)
-    assert open_store(postgres_url).verify().ok
+    with closing(open_store(postgres_url)) as store:
+        assert store.verify().ok
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("saver_kind", ["postgres"])
+def test_more_alerts_in_flight_than_pooled_connections_all_finish(make_harness: Any, ec2: Any) -> None:
+    """Each run holds a thread lease (a connection) for its whole length: with more runs in flight than the store
+    has connections for statements, the leases come from a pool of their own, so no run starves the others."""
+    from costguard.state import Alert
+    from costguard.tools.store.postgres import POOL_MAX
+
+    ids = launch_many(ec2, POOL_MAX + 8, "t3.micro", {"env": "dev"})
+    h = make_harness(
+        [
+            {
+                "action": "monitor",
+                "confidence": 0.95,
+                "reasoning": "keep",
+                "parameters": {"instance_id": "{{instance_id}}", "target_instance_type": None},
+                "requires_approval": False,
+            }
+        ],
+        phase="autonomous",
+    )
+    h.model.cycle = True
+    h.model.latency_s = 0.5  # every run is in flight at once
+    alerts = [Alert(alert_id=f"many-{n}", instance_id=i) for n, i in enumerate(ids)]
+    started = time.monotonic()
+    outcomes = list(h.guard.process(alerts, concurrency=len(alerts)))
+    assert [o.status for o in outcomes] == ["monitoring"] * len(alerts)
+    assert time.monotonic() - started < 50  # the statements' pool waits 60 s before it gives up

@@ -14,10 +14,10 @@ NOW = datetime(2026, 12, 1, tzinfo=UTC)
 PLAN = Plan(
     alert_id="a",
     thread_id="alert:a",
-    instance_id="i-0123456789abcdef0",
+    resource_id="i-0123456789abcdef0",
     region="us-east-1",
     action="shutdown",
-    current_instance_type="m5.4xlarge",
+    current_type="m5.4xlarge",
     savings_usd_per_month=560.64,
     requires_approval=True,
     approval_reasons=("savings_over_threshold",),
@@ -79,7 +79,7 @@ def test_a_front_end_reject_keeps_its_message() -> None:
         ({"decisions": [{"type": "respond"}]}, ALICE, "malformed_response", "unknown decision type 'respond'"),
         ({"decisions": [{"type": "edit"}]}, ALICE, "malformed_response", "edited_action.args"),
         (
-            {"decisions": [{"type": "edit", "edited_action": {"args": {"action": "delete"}}}]},
+            {"decisions": [{"type": "edit", "edited_action": {"args": {"action": "terminate"}}}]},
             ALICE,
             "malformed_response",
             "not one costguard can run",

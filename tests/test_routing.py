@@ -16,10 +16,10 @@ ALERT = Alert(alert_id="a", instance_id="i-0123456789abcdef0")
 PLAN = Plan(
     alert_id="a",
     thread_id="alert:a",
-    instance_id="i-0123456789abcdef0",
+    resource_id="i-0123456789abcdef0",
     region="us-east-1",
     action="shutdown",
-    current_instance_type="t3.small",
+    current_type="t3.small",
     savings_usd_per_month=15.18,
     requires_approval=True,
     phase="reversible",

@@ -181,7 +181,7 @@ def test_served_graph_reviews_by_authenticated_people_only(
     ]
     (action,) = request["action_requests"]
     assert action["args"] == {"action": "shutdown", "target_instance_type": ""}
-    assert plan.instance_id == iid
+    assert plan.resource_id == iid
     assert plan.thread_id == thread_id
     assert f"Stop `{iid}`" in action["description"]
     # the thread reads as a conversation
@@ -305,7 +305,9 @@ def test_served_graph_has_no_checkpointer_no_context_schema_and_an_intake_step(t
     assert {(START, INTAKE), (INTAKE, "gather"), (INTAKE, END)} <= drawn
     result = graph.invoke({"alert": {"alert_id": "x"}}, {"configurable": {"thread_id": "t-1"}})  # type: ignore[call-overload]
     assert result["outcome"].status == "invalid_input"
-    assert result["outcome"].reason == "instance_id: Field required"
+    assert (
+        result["outcome"].reason == "alert: Value error, the alert names no resource: give resource_id (or instance_id)"
+    )
     assert result["outcome"].thread_id == "t-1"
 
 

@@ -59,7 +59,7 @@ def expand(source: ScopeAlert, cloud: Ec2Cloud, prices: PriceList, *, default_re
         for found in scan(cloud, prices, region=region, now=now, instance_types=only):
             child = found.model_copy(
                 update={
-                    "alert_id": child_alert_id(source.source_id, found.instance_id),
+                    "alert_id": child_alert_id(source.source_id, found.resource_id),
                     "kind": source.source_kind,
                     "summary": f"{source.summary} | {found.summary}"[:4000],
                 }

@@ -241,7 +241,7 @@ class CostGuard:
         try:
             undone = undo_plan(self.deps, plan, executed, reviewer, was_running=was_running)
         except CriticalError as exc:
-            self.deps.notifier.critical(str(exc), thread_id=thread_id, detail={"instance_id": plan.instance_id})
+            self.deps.notifier.critical(str(exc), thread_id=thread_id, detail={"instance_id": plan.resource_id})
             raise
         self.graph.update_state(self.config(thread_id), {"outcome": undone}, as_node="report")
         outcomes.record(self.deps.store, undone, actor=f"reviewer:{reviewer}", authorized_by=reviewer)

@@ -92,14 +92,14 @@ def summary_for(facts: Facts, threshold: float) -> str:
         cpu = "CPU utilisation unknown (no CloudWatch data in 24 h)"
     else:
         cpu = f"average CPU {facts.cpu_avg_pct:.1f}% over 24 h (idle threshold {threshold:g}%)"
-    return f"{kind} {facts.instance_id} in {facts.region}, Name={name!r}: {cpu}"
+    return f"{kind} {facts.resource_id} in {facts.region}, Name={name!r}: {cpu}"
 
 
 def _alert(facts: Facts, prices: PriceList, *, now: datetime, threshold: float, hours: float) -> Alert:
     kind = UNKNOWN_KIND if facts.cpu_avg_pct is None else IDLE_KIND
     return Alert(
-        alert_id=alert_id_for(facts.instance_id, kind, now),
-        instance_id=facts.instance_id,
+        alert_id=alert_id_for(facts.resource_id, kind, now),
+        instance_id=facts.resource_id,
         region=facts.region,
         monthly_cost_usd=monthly_cost(facts, prices, hours),
         kind=kind,

@@ -26,6 +26,10 @@ def demo_json(result: DemoResult) -> dict[str, Any]:
             {"name": f.name, "instance_id": f.instance_id, "instance_type": f.instance_type, "expected": f.expected}
             for f in result.fleet
         ],
+        "resources": [
+            {"name": r.name, "resource_id": r.resource_id, "resource_type": r.resource_type, "expected": r.expected}
+            for r in result.resources
+        ],
         "alerts": [a.model_dump(mode="json", exclude_none=True) for a in result.alerts],
         "outcomes": [_outcome(o) for o in result.outcomes],
         "review_queue": [
@@ -33,7 +37,9 @@ def demo_json(result: DemoResult) -> dict[str, Any]:
                 "thread_id": p.thread_id,
                 "digest": p.plan.digest,
                 "action": p.plan.action,
-                "instance_id": p.plan.instance_id,
+                "instance_id": p.plan.resource_id if p.plan.resource_type == "instance" else None,
+                "resource_id": p.plan.resource_id,
+                "resource_type": p.plan.resource_type,
                 "savings_usd_per_month": p.plan.savings_usd_per_month,
                 "approval_reasons": list(p.plan.approval_reasons),
             }
@@ -57,16 +63,18 @@ def choose_at_prompt(item: PendingReview, console: Console) -> ReviewChoice:
 
 
 def print_demo(result: DemoResult, console: Console) -> None:
-    names = {f.instance_id: f for f in result.fleet}
+    names = {f.instance_id: (f.name, f.instance_type) for f in result.fleet}
+    names.update({r.resource_id: (r.name, r.resource_type) for r in result.resources})
     table = Table(title=f"{len(result.outcomes)} alert(s) through the graph (local model, autonomous phase)")
-    for col in ("instance", "type", "status", "action", "$/month", "why"):
+    for col in ("resource", "type", "status", "action", "$/month", "why"):
         table.add_column(col, overflow="fold")
     for o in result.outcomes:
-        fleet = names.get(o.instance_id or "")
+        rid = o.resource_id or o.instance_id or ""
+        name, kind = names.get(rid, (rid, ""))
         savings = "" if o.savings_usd_per_month is None else f"{o.savings_usd_per_month:,.2f}"
         table.add_row(
-            fleet.name if fleet else (o.instance_id or ""),
-            fleet.instance_type if fleet else "",
+            name,
+            kind,
             o.status,
             o.action or "",
             savings,
@@ -75,7 +83,7 @@ def print_demo(result: DemoResult, console: Console) -> None:
     console.print(table)
 
     queue = Table(title=f"review queue: {len(result.review_queue)} plan(s)")
-    for col in ("thread", "action", "instance", "$/month", "why", "digest"):
+    for col in ("thread", "action", "resource", "$/month", "why", "digest"):
         queue.add_column(col, overflow="fold")
     for p in result.review_queue:
         plan = p.plan
@@ -83,7 +91,7 @@ def print_demo(result: DemoResult, console: Console) -> None:
         queue.add_row(
             p.thread_id,
             plan.action,
-            plan.instance_id,
+            plan.resource_id,
             savings,
             ", ".join(plan.approval_reasons),
             plan.digest[:16] + "…",

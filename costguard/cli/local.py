@@ -31,18 +31,20 @@ def observe(
     threshold: Annotated[float, typer.Option("--cpu-threshold", help="Idle below this average CPU %.")] = 10.0,
     as_json: JsonOpt = False,
 ) -> None:
-    """Phase 1: scan the account (instances, prices, CPU) and write alerts. Takes no action at all."""
+    """Phase 1: scan the region (idle instances, unattached and gp2 volumes, free Elastic IPs, idle databases) and
+    write alerts. Takes no action at all."""
     from datetime import UTC, datetime
 
     from costguard.app.scan import alert_line, scan, write_jsonl
+    from costguard.app.scan_waste import scan_waste
     from costguard.tools.cloud import Ec2Cloud
     from costguard.tools.pricing import load_price_list
 
     settings = Settings()
     cloud = Ec2Cloud(default_region=settings.aws_region, endpoint_url=settings.aws_endpoint_url)
-    alerts = scan(
-        cloud, load_price_list(), region=settings.aws_region, now=datetime.now(UTC), cpu_idle_threshold_pct=threshold
-    )
+    prices, now = load_price_list(), datetime.now(UTC)
+    alerts = scan(cloud, prices, region=settings.aws_region, now=now, cpu_idle_threshold_pct=threshold)
+    alerts += scan_waste(cloud, prices, region=settings.aws_region, now=now, cpu_idle_threshold_pct=threshold)
     if out_file is not None:
         write_jsonl(alerts, out_file)
     if as_json:
@@ -50,11 +52,11 @@ def observe(
             out.file.write(alert_line(alert) + "\n")
         return
     table = Table(title=f"{len(alerts)} alert(s) in {settings.aws_region}" + (f" → {out_file}" if out_file else ""))
-    for col in ("alert_id", "instance", "kind", "$/month", "summary"):
+    for col in ("alert_id", "resource", "kind", "$/month", "summary"):
         table.add_column(col, overflow="fold")
     for a in alerts:
         cost = "?" if a.monthly_cost_usd is None else f"{a.monthly_cost_usd:,.2f}"
-        table.add_row(a.alert_id, a.instance_id, a.kind, cost, a.summary)
+        table.add_row(a.alert_id, a.resource_id, a.kind, cost, a.summary)
     out.print(table)
 
 
@@ -74,16 +76,20 @@ def emulator(
     from costguard.sandbox.emulator import MotoServer
     from costguard.sandbox.fleet import seed_fleet
     from costguard.sandbox.routes import create_alert_routes
+    from costguard.sandbox.waste import seed_waste
 
     with MotoServer(port=port) as server:
         if seed:
             session = boto3.Session(aws_access_key_id="demo", aws_secret_access_key="demo", region_name="us-east-1")  # noqa: S106
             fleet = seed_fleet(session, endpoint_url=server.url)
+            waste = seed_waste(session, endpoint_url=server.url, fleet=fleet)
             table = Table(title=f"demo fleet on {server.url}")
-            for col in ("name", "instance", "type", "expected"):
+            for col in ("name", "resource", "type", "expected"):
                 table.add_column(col)
             for f in fleet:
                 table.add_row(f.name, f.instance_id, f.instance_type, f.expected)
+            for r in waste:
+                table.add_row(r.name, r.resource_id, r.resource_type, r.expected)
             out.print(table)
         if routes:
             session = boto3.Session(aws_access_key_id="demo", aws_secret_access_key="demo", region_name="us-east-1")  # noqa: S106

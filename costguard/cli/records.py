@@ -124,7 +124,7 @@ def audit_show(
         emit_json([r.model_dump() for r in rows])
         return
     table = Table(title=f"{len(rows)} audit record(s)")
-    for col in ("seq", "at", "thread", "actor", "authorized_by", "event", "instance", "result", "detail"):
+    for col in ("seq", "at", "thread", "actor", "authorized_by", "event", "resource", "result", "detail"):
         table.add_column(col, overflow="fold")
     for r in rows:
         table.add_row(

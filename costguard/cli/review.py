@@ -53,8 +53,11 @@ def review_list(
                     "alert_id": i.alert_id,
                     "digest": i.plan.digest,
                     "action": i.plan.action,
-                    "instance_id": i.plan.instance_id,
-                    "target_instance_type": i.plan.target_instance_type,
+                    "resource_id": i.plan.resource_id,
+                    "resource_type": i.plan.resource_type,
+                    "instance_id": i.plan.resource_id if i.plan.resource_type == "instance" else None,
+                    "target_type": i.plan.target_type,
+                    "target_instance_type": i.plan.target_type if i.plan.resource_type == "instance" else None,
                     "savings_usd_per_month": i.plan.savings_usd_per_month,
                     "approval_reasons": list(i.plan.approval_reasons),
                     "expires_at": i.plan.expires_at.isoformat(),
@@ -64,16 +67,16 @@ def review_list(
         )
         return
     table = Table(title=f"{len(items)} plan(s) awaiting review")
-    for col in ("thread", "action", "instance", "savings $/mo", "why", "digest", "expires"):
+    for col in ("thread", "action", "resource", "savings $/mo", "why", "digest", "expires"):
         table.add_column(col, overflow="fold")
     for i in items:
         p = i.plan
-        action = p.action + (f" → {p.target_instance_type}" if p.target_instance_type else "")
+        action = p.action + (f" → {p.target_type}" if p.target_type else "")
         savings = "?" if p.savings_usd_per_month is None else f"{p.savings_usd_per_month:,.2f}"
         table.add_row(
             i.thread_id,
             action,
-            p.instance_id,
+            p.resource_id,
             savings,
             ", ".join(p.approval_reasons),
             p.digest,

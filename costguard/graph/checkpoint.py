@@ -117,8 +117,8 @@ SETUP_LOCK = 7_262_016  # the advisory lock around PostgresSaver.setup (several 
 
 
 def postgres_checkpointer(url: str, *, max_connections: int = 32) -> BaseCheckpointSaver[str]:
-    """LangGraph's PostgresSaver over a psycopg pool (autocommit, no prepared statements, dict rows, as it needs),
-    with costguard's serializer; its tables created once, under an advisory lock."""
+    """LangGraph's PostgresSaver over a psycopg pool (autocommit, statements prepared at first use, dict rows, as
+    its docs set it), with costguard's serializer; its tables created once, under an advisory lock."""
     import psycopg
     from langgraph.checkpoint.postgres import PostgresSaver
     from psycopg.rows import dict_row

@@ -20,7 +20,7 @@ from costguard.errors import ModelUnavailable
 from costguard.nodes import story
 from costguard.nodes.common import current_thread_id
 from costguard.state import CostState, Decision, Facts, canonical_json, sha256_hex, unusable_decision
-from costguard.tools.llm.model import SYSTEM_PROMPT, decision_schema, render_data, structured
+from costguard.tools.llm.model import KIND_GUIDE, SYSTEM_PROMPT, decision_schema, render_data, structured
 from costguard.tools.pricing import PriceList
 from costguard.tools.telemetry import ModelCallRecord
 
@@ -55,9 +55,10 @@ def build_messages(state: CostState, prices: PriceList) -> list[SystemMessage | 
         "resize_candidates": resize_candidates(facts, prices),
         "findings": state.get("findings", []),
     }
+    ask = "Propose your decision." if alert.resource_type == "instance" else KIND_GUIDE[alert.resource_type]
     return [
         SystemMessage(SYSTEM_PROMPT),
-        HumanMessage(f"<alert_data>\n{render_data(data)}\n</alert_data>\nPropose your decision."),
+        HumanMessage(f"<alert_data>\n{render_data(data)}\n</alert_data>\n{ask}"),
     ]
 
 
@@ -95,7 +96,7 @@ def analyze(state: CostState, runtime: Runtime[Deps]) -> dict[str, Any]:
     now = deps.clock()
     ttl = timedelta(seconds=deps.policy.decision_cache_ttl_s)
     cached = deps.telemetry.cached_decision(key, ttl, now)
-    if cached is not None and cached.parameters.instance_id == alert.instance_id:
+    if cached is not None and cached.parameters.target_id == alert.resource_id:
         deps.telemetry.model_call(
             ModelCallRecord(
                 thread_id, model_name, key, 0.0, schema_valid=True, prompt_tokens=0, completion_tokens=0, cached=True
@@ -103,7 +104,7 @@ def analyze(state: CostState, runtime: Runtime[Deps]) -> dict[str, Any]:
         )
         return {"decision": cached, "raw_model_output": None, "messages": [story.proposal_message(cached, False)]}
 
-    runnable = structured(deps.model, decision_schema(alert.instance_id), deps.structured_method)
+    runnable = structured(deps.model, decision_schema(alert), deps.structured_method)
     started = time.perf_counter()
     try:
         reply = runnable.invoke(messages)
@@ -122,7 +123,7 @@ def analyze(state: CostState, runtime: Runtime[Deps]) -> dict[str, Any]:
         raise
     latency = time.perf_counter() - started
     raw = _raw_text(reply.get("raw"))
-    decision, problem = _validated(reply, alert.instance_id)
+    decision, problem = _validated(reply)
     prompt_tokens, completion_tokens = _usage(reply.get("raw"), messages, raw)
     deps.telemetry.model_call(
         ModelCallRecord(
@@ -136,14 +137,14 @@ def analyze(state: CostState, runtime: Runtime[Deps]) -> dict[str, Any]:
         )
     )
     if decision is None:
-        unusable = unusable_decision(alert.instance_id, problem or "no decision")
+        unusable = unusable_decision(alert, problem or "no decision")
         return {"decision": unusable, "raw_model_output": raw, "messages": [story.proposal_message(unusable, True)]}
     deps.telemetry.remember_decision(key, decision, now)
     # a usable answer is the decision itself: the raw reply is kept only when it could not be used
     return {"decision": decision, "raw_model_output": None, "messages": [story.proposal_message(decision, False)]}
 
 
-def _validated(reply: dict[str, Any], instance_id: str) -> tuple[Decision | None, str | None]:
+def _validated(reply: dict[str, Any]) -> tuple[Decision | None, str | None]:
     """The Decision, or why the reply is not one."""
     parsed = reply.get("parsed")
     if parsed is None:

@@ -20,6 +20,7 @@ from costguard.context import Deps
 from costguard.errors import CloudPermissionError, CriticalError, InternalError, RailTrippedAtExecution
 from costguard.policy import recheck_at_execution
 from costguard.state import Approval, CostState, Facts, Plan, Result
+from costguard.tools.cloud.base import ResourceKind
 from costguard.tools.store import AuditRecord, LedgerEntry, generation_step, idempotency_key
 from costguard.tools.store.locks import resource_lock
 from costguard.tools.store.once import LedgerStep, run_once
@@ -33,7 +34,7 @@ def _audit(
         actor="costguard:execute",
         authorized_by=approval.authorized_by if approval else None,
         event=event,
-        instance_id=plan.instance_id,
+        instance_id=plan.resource_id,
         digest=plan.digest,
         result=result,
         detail=detail,
@@ -44,24 +45,16 @@ def _audit(
 def _step(plan: Plan, name: str, generation: int) -> LedgerStep:
     step = generation_step(name, generation)
     key = idempotency_key(plan.thread_id, plan.digest, step)
-    return LedgerStep(key=key, thread_id=plan.thread_id, digest=plan.digest, step=step, instance_id=plan.instance_id)
+    return LedgerStep(key=key, thread_id=plan.thread_id, digest=plan.digest, step=step, instance_id=plan.resource_id)
 
 
-def _target(plan: Plan) -> str:
-    if plan.target_instance_type is None:
-        raise InternalError(f"resize plan {plan.digest} has no target type")
-    return plan.target_instance_type
-
-
-def _dry_run(deps: Deps, plan: Plan, fresh: Facts, approval: Approval | None) -> dict[str, Any]:
+def _dry_run(deps: Deps, kind: ResourceKind, plan: Plan, fresh: Facts, approval: Approval | None) -> dict[str, Any]:
     key = idempotency_key(plan.thread_id, plan.digest, "dry_run")
-    deps.cloud.snapshot(fresh, key, dry_run=True)
-    if plan.action == "shutdown":
-        deps.cloud.stop(plan.instance_id, plan.region, dry_run=True)
-    else:
-        deps.cloud.resize(plan.instance_id, plan.region, _target(plan), start_after=False, dry_run=True)
+    if plan.action in kind.snapshot_first:
+        kind.snapshot(fresh, key, dry_run=True)
+    effect = kind.act(plan, fresh, key, dry_run=True, start_after=False)
     why = "dry-run mode" if deps.policy.dry_run else "no approval for this plan"
-    reason = f"DryRun {plan.action} accepted by the EC2 API ({why}); nothing changed"
+    reason = f"dry run of {plan.action} accepted ({effect.detail}; {why}); nothing changed"
     deps.store.audit(_audit(plan, approval, "dry_run", "dry_run_ok", reason, key=f"dry_run:{key}"))
     return {"result": Result(status="dry_run", reason=reason)}
 
@@ -74,7 +67,7 @@ def _critical(
         _audit(plan, approval, "execution_refused", "critical", reason, key=f"critical:{plan.thread_id}:{plan.digest}")
     )
     deps.notifier.critical(
-        reason, thread_id=plan.thread_id, detail={"instance_id": plan.instance_id, "digest": plan.digest}
+        reason, thread_id=plan.thread_id, detail={"instance_id": plan.resource_id, "digest": plan.digest}
     )
     return {"result": Result(status="failed", reason=reason, rules=rules, error_class=type(error).__name__)}
 
@@ -85,41 +78,51 @@ def execute(state: CostState, runtime: Runtime[Deps]) -> dict[str, Any]:
     if plan is None:
         raise InternalError("execute was reached without a plan")
     # one plan acts on a resource at a time: an alarm and a budget's fan-out may name the same instance at once
-    with resource_lock(deps.store, plan.instance_id, plan.thread_id, deps.clock):
+    with resource_lock(deps.store, plan.resource_id, plan.thread_id, deps.clock):
         return _execute_locked(state, deps, plan)
 
 
 def _execute_locked(state: CostState, deps: Deps, plan: Plan) -> dict[str, Any]:
     approval = state.get("approval")
-    fresh = deps.cloud.describe(plan.instance_id, plan.region)
+    kind = deps.cloud.kind(plan.resource_type)
+    fresh = kind.describe(plan.resource_id, plan.region)
     generation = deps.store.undo_generation(plan.thread_id, plan.digest)  # > 0: executed again after an undo
     snap_step, act_step = _step(plan, "snapshot", generation), _step(plan, plan.action, generation)
     if deps.store.ledger_get(act_step.key) is None:
         # nothing was done yet: another thread may have handled the resource; else the rails decide on fresh facts
-        other = deps.store.acted_on(plan.instance_id, except_thread=plan.thread_id)
+        other = deps.store.acted_on(plan.resource_id, except_thread=plan.thread_id)
         if other is not None:
             return _already_handled(deps, plan, approval, other)
         refusals = recheck_at_execution(plan, fresh, deps.prices, deps.policy)
         if refusals:
-            return _critical(deps, plan, approval, RailTrippedAtExecution(plan.instance_id, refusals), refusals)
+            return _critical(deps, plan, approval, RailTrippedAtExecution(plan.resource_id, refusals), refusals)
         if deps.policy.dry_run or approval is None or approval.digest != plan.digest:
-            return _dry_run(deps, plan, fresh, approval)
+            try:
+                return _dry_run(deps, kind, plan, fresh, approval)
+            except RailTrippedAtExecution as exc:  # the kind's own last look (an address associated meanwhile)
+                return _critical(deps, plan, approval, exc, exc.rules)
     if approval is None:
         raise InternalError(f"{plan.thread_id}: a ledgered action without an approval")
     original = state.get("facts")
     start_after = (original.state if original else fresh.state) == "running"
     try:
-        snapshots = _snapshot_once(deps, plan, approval, fresh, snap_step)
-        _act_once(deps, plan, approval, fresh, act_step, snapshots, start_after=start_after)
+        snapshots = (
+            _snapshot_once(deps, kind, plan, approval, fresh, snap_step) if plan.action in kind.snapshot_first else []
+        )
+        detail = _act_once(deps, kind, plan, approval, fresh, act_step, snapshots, start_after=start_after)
     except CloudPermissionError as exc:
         return _critical(deps, plan, approval, exc, ("permission_denied",))
-    verb = "stopped" if plan.action == "shutdown" else f"resized to {plan.target_instance_type}"
+    except RailTrippedAtExecution as exc:  # the kind's own last look, just before the call
+        return _critical(deps, plan, approval, exc, exc.rules)
+    note = f"; {detail['note']}" if detail.get("note") else ""
+    after = (
+        f" after snapshot(s) {', '.join(snapshots) or '(no EBS volumes)'}" if plan.action in kind.snapshot_first else ""
+    )
     return {
         "result": Result(
             status="executed",
             executed=True,
-            reason=f"{plan.instance_id} {verb} after snapshot(s) {', '.join(snapshots) or '(no EBS volumes)'}; "
-            f"authorized by {approval.authorized_by}",
+            reason=f"{plan.resource_id} {_verb(plan)}{after}; authorized by {approval.authorized_by}{note}",
             snapshot_ids=tuple(snapshots),
         )
     }
@@ -127,7 +130,7 @@ def _execute_locked(state: CostState, deps: Deps, plan: Plan) -> dict[str, Any]:
 
 def _already_handled(deps: Deps, plan: Plan, approval: Approval | None, other: LedgerEntry) -> dict[str, Any]:
     """Another thread acted on this resource (and nobody undid it): say so; never a second snapshot or action."""
-    reason = f"{plan.instance_id} was already handled by {other.thread_id} ({other.step}); nothing done again"
+    reason = f"{plan.resource_id} was already handled by {other.thread_id} ({other.step}); nothing done again"
     deps.store.audit(
         _audit(
             plan,
@@ -141,10 +144,12 @@ def _already_handled(deps: Deps, plan: Plan, approval: Approval | None, other: L
     return {"result": Result(status="rejected", reason=reason, rules=("already_handled",))}
 
 
-def _snapshot_once(deps: Deps, plan: Plan, approval: Approval, fresh: Facts, step: LedgerStep) -> list[str]:
+def _snapshot_once(
+    deps: Deps, kind: ResourceKind, plan: Plan, approval: Approval, fresh: Facts, step: LedgerStep
+) -> list[str]:
     def effect() -> tuple[dict[str, Any], AuditRecord]:
         # the snapshot call itself skips volumes that already carry a snapshot with this key
-        _, ids = deps.cloud.snapshot(fresh, step.key, dry_run=False)
+        _, ids = kind.snapshot(fresh, step.key, dry_run=False)
         return {"snapshot_ids": ids}, _audit(plan, approval, "snapshot_created", "done", ", ".join(ids))
 
     intent = _audit(plan, approval, "snapshot_intent", "intent", f"volumes {', '.join(fresh.volume_ids)}")
@@ -153,6 +158,7 @@ def _snapshot_once(deps: Deps, plan: Plan, approval: Approval, fresh: Facts, ste
 
 def _act_once(
     deps: Deps,
+    kind: ResourceKind,
     plan: Plan,
     approval: Approval,
     fresh: Facts,
@@ -160,24 +166,22 @@ def _act_once(
     snapshots: list[str],
     *,
     start_after: bool,
-) -> None:
-    def effect() -> tuple[dict[str, Any], AuditRecord]:
-        result: dict[str, Any]
-        if plan.action == "shutdown":
-            if fresh.state in ("stopped", "stopping"):
-                detail = f"reconciled: {plan.instance_id} already {fresh.state}"
-                if fresh.state == "stopping":
-                    deps.cloud.stop(plan.instance_id, plan.region, dry_run=False)
-            else:
-                deps.cloud.stop(plan.instance_id, plan.region, dry_run=False)
-                detail = f"stopped {plan.instance_id}"
-            result = {"previous_state": "running", "instance_type": plan.current_instance_type}
-        else:
-            target = _target(plan)
-            deps.cloud.resize(plan.instance_id, plan.region, target, start_after=start_after, dry_run=False)
-            detail = f"resized {plan.instance_id} {plan.current_instance_type} -> {target}"
-            result = {"previous_type": plan.current_instance_type, "target_type": target}
-        return result, _audit(plan, approval, plan.action, "done", detail)
+) -> dict[str, Any]:
+    """The action, once: a re-run finds it in the ledger, or the kind reconciles with what the cloud shows."""
 
-    intent = _audit(plan, approval, f"{plan.action}_intent", "intent", f"after snapshots {', '.join(snapshots)}")
-    run_once(deps.store, step, intent=intent, effect=effect)
+    def effect() -> tuple[dict[str, Any], AuditRecord]:
+        done = kind.act(plan, fresh, step.key, dry_run=False, start_after=start_after)
+        result = {**done.result, "detail": done.detail}
+        return result, _audit(plan, approval, plan.action, "done", done.detail)
+
+    before = f"after snapshots {', '.join(snapshots)}" if snapshots else f"{plan.action} {plan.resource_id}"
+    intent = _audit(plan, approval, f"{plan.action}_intent", "intent", before)
+    return run_once(deps.store, step, intent=intent, effect=effect)
+
+
+def _verb(plan: Plan) -> str:
+    if plan.action == "resize":
+        return (
+            f"resized to {plan.target_type}" if plan.resource_type == "instance" else f"changed to {plan.target_type}"
+        )
+    return {"shutdown": "stopped", "delete": "deleted", "release": "released"}[plan.action]

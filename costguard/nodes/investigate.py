@@ -16,7 +16,7 @@ def investigate(state: CostState, runtime: Runtime[Deps]) -> dict[str, Any]:
     facts = state.get("facts")
     region = facts.region if facts else (alert.region or "")
     round_no = state.get("investigation_rounds", 0) + 1
-    findings = runtime.context.cloud.investigate(alert.instance_id, region)
+    findings = runtime.context.cloud.kind(alert.resource_type).investigate(alert.resource_id, region)
     return {
         "investigation_rounds": round_no,
         "findings": [f"round {round_no}: {finding}" for finding in findings],

@@ -31,21 +31,36 @@ from costguard.tools.store import AuditRecord
 from costguard.tools.telemetry import ReviewRecord
 
 ACTION_NAME = "execute_plan"
+_VERBS = {"shutdown": "Stop", "delete": "Delete", "release": "Release"}
+_KIND_NAMES = {"instance": "", "volume": "EBS volume", "address": "Elastic IP", "db_instance": "RDS database"}
+_SNAPSHOT_FIRST = {"instance": ("shutdown", "resize"), "volume": ("delete",), "db_instance": ("shutdown",)}
+_RAILS = {
+    "instance": "not critical, not a production database, EBS-backed and stoppable",
+    "volume": "not critical, attached to nothing (or gp2 now, for a change to gp3)",
+    "address": "not critical, associated with nothing",
+    "db_instance": "not critical, not production, no deletion protection, single-AZ, no replica",
+}
 
 
 def describe_plan(plan: Plan, refused: str | None = None) -> str:
     """The plan in a few plain lines: what, where, how much, why a person, what was checked, until when."""
-    verb = "Stop" if plan.action == "shutdown" else f"Resize to **{plan.target_instance_type}**"
+    verb = _VERBS.get(plan.action) or f"Resize to **{plan.target_type}**"
     savings = (
         "an unknown amount" if plan.savings_usd_per_month is None else f"**${plan.savings_usd_per_month:,.2f}/month**"
     )
     why = ", ".join(story.WHY.get(reason, reason) for reason in plan.approval_reasons) or "the policy asks for one"
+    what = f"{_KIND_NAMES[plan.resource_type]} `{plan.resource_id}`".lstrip()
+    kind = f"{plan.current_type}, {plan.region}" if plan.current_type else plan.region
+    first = "A snapshot is taken first." if plan.action in _SNAPSHOT_FIRST.get(plan.resource_type, ()) else ""
+    last = " **It cannot be undone.**" if plan.action == "release" else ""
+    if plan.action == "delete":
+        last = " **Irreversible**: undo makes a new volume from the snapshot."
     lines = [
-        f"{verb} `{plan.instance_id}` ({plan.current_instance_type}, {plan.region}): saves {savings}.",
+        f"{verb} {what} ({kind}): saves {savings}.",
         f"Why a person: {why}.",
-        "Rails passed: not critical, not a production database, EBS-backed and stoppable, the alert's own instance, "
-        "savings from the price list; they are checked again on fresh facts before anything is done.",
-        f"Expires {plan.expires_at:%Y-%m-%d %H:%M} UTC (then denied). A snapshot is taken first.",
+        f"Rails passed: {_RAILS[plan.resource_type]}, the alert's own resource, savings from the price list; "
+        "they are checked again on fresh facts before anything is done.",
+        f"Expires {plan.expires_at:%Y-%m-%d %H:%M} UTC (then denied). {first}{last}".rstrip(),
     ]
     if refused:
         lines.append(f"**Your last answer was refused:** {refused}")
@@ -56,7 +71,7 @@ def review_request(plan: Plan, refused: str | None = None) -> dict[str, Any]:
     """Shaped as LangChain's HITL request (agent-chat-ui, Studio show it unchanged): the args are only what a
     reviewer may change; the digest stays server-side, bound to the pending plan."""
     # a shutdown shows an empty target (front ends edit only the fields they are shown, and print `null` as is)
-    args = {"action": plan.action, "target_instance_type": plan.target_instance_type or ""}
+    args = {"action": plan.action, "target_instance_type": plan.target_type or ""}
     return {
         "action_requests": [{"name": ACTION_NAME, "args": args, "description": describe_plan(plan, refused)}],
         "review_configs": [{"action_name": ACTION_NAME, "allowed_decisions": ["approve", "edit", "reject"]}],
@@ -94,7 +109,7 @@ def human_review(state: CostState, runtime: Runtime[Deps]) -> dict[str, Any]:
                 actor=f"reviewer:{reviewer}" if reviewer else "reviewer:unknown",
                 authorized_by=reviewer if result == "approved" else None,
                 event=event,
-                instance_id=plan.instance_id,
+                instance_id=plan.resource_id,
                 digest=digest,
                 result=result,
                 detail=detail,
@@ -164,7 +179,7 @@ def human_review(state: CostState, runtime: Runtime[Deps]) -> dict[str, Any]:
                 ),
                 "messages": [story.refusal_message(reason)],
             }
-        if (edited.action, edited.target_instance_type) == (plan.action, plan.target_instance_type):
+        if (edited.action, edited.target_type) == (plan.action, plan.target_type):
             # an edit that changes nothing (a shutdown given a target, say) is an approval of the plan as it is
             response = response.model_copy(update={"decision": "approve"})
         else:

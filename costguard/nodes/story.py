@@ -19,6 +19,9 @@ WHY = {
     "model_requested_approval": "the model asked for a person",
     "savings_unknown": "the savings are unknown",
     "utilization_unknown": "the CPU utilisation is unknown",
+    "instance_busy": "it is busy",
+    "production_instance": "it is tagged production",
+    "irreversible_action": "it cannot be undone",
 }
 
 
@@ -35,20 +38,34 @@ def alert_message(alert: Alert) -> HumanMessage:
     where = f" in {alert.region}" if alert.region else ""
     cost = f", {_money(alert.monthly_cost_usd)}" if alert.monthly_cost_usd is not None else ""
     said = f": {_cut(alert.summary)}" if alert.summary else ""
-    return HumanMessage(f"Cost alert {alert.alert_id} ({alert.kind}) on {alert.instance_id}{where}{cost}{said}")
+    return HumanMessage(f"Cost alert {alert.alert_id} ({alert.kind}) on {alert.resource_id}{where}{cost}{said}")
 
 
 def facts_message(facts: Facts) -> AIMessage:
     if not facts.exists:
-        return AIMessage(f"{facts.instance_id} does not exist in {facts.region}.", name="gather")
+        return AIMessage(f"{facts.resource_id} does not exist in {facts.region}.", name="gather")
     cpu = "unknown" if facts.cpu_avg_pct is None else f"{facts.cpu_avg_pct:g}%"
     monthly = None if facts.hourly_price_usd is None else facts.hourly_price_usd * 730
     tags = "unreadable" if facts.tags is None else ", ".join(f"{k}={v}" for k, v in list(facts.tags.items())[:5])
     return AIMessage(
-        f"{facts.instance_id}: {facts.instance_type}, {facts.state}, CPU {cpu} (24 h average), "
-        f"{_money(monthly)}; tags: {_cut(tags, 120) or 'none'}",
-        name="gather",
+        f"{facts.resource_id}: {_what(facts, cpu)}, {_money(monthly)}; tags: {_cut(tags, 120) or 'none'}", name="gather"
     )
+
+
+def _what(facts: Facts, cpu: str) -> str:
+    """The facts that matter for the kind, in a few words."""
+    if facts.resource_type == "volume":
+        attached = ", ".join(facts.attached_to or ()) or "nothing"
+        return (
+            f"{facts.volume_type} volume, {facts.size_gib} GiB, {facts.state}, attached to {attached}, "
+            f"unused {facts.unused_days} day(s)"
+        )
+    if facts.resource_type == "address":
+        return f"Elastic IP {facts.public_ip}, {facts.state}"
+    if facts.resource_type == "db_instance":
+        conns = "unknown" if facts.connections_max is None else f"{facts.connections_max:g}"
+        return f"{facts.engine} {facts.instance_type}, {facts.state}, CPU {cpu}, at most {conns} connection(s)"
+    return f"{facts.instance_type}, {facts.state}, CPU {cpu} (24 h average)"
 
 
 def proposal_message(decision: Decision, unusable: bool) -> AIMessage:

@@ -17,8 +17,10 @@ from costguard.tools.notify import review_link
 def validate(state: CostState, runtime: Runtime[Deps]) -> dict[str, Any]:
     deps = runtime.context
     alert = state["alert"]
-    facts = state.get("facts") or Facts(instance_id=alert.instance_id, region=alert.region or "", exists=False)
-    decision = state.get("decision") or unusable_decision(alert.instance_id, "no decision")
+    facts = state.get("facts") or Facts(
+        resource_id=alert.resource_id, resource_type=alert.resource_type, region=alert.region or "", exists=False
+    )
+    decision = state.get("decision") or unusable_decision(alert, "no decision")
     now = deps.clock()
     evaluation = evaluate(
         alert=alert,
@@ -56,7 +58,7 @@ def _tell_reviewers(deps: Deps, plan: Plan) -> None:
             "unknown savings" if plan.savings_usd_per_month is None else f"${plan.savings_usd_per_month:,.2f}/month"
         )
         until = f"{plan.expires_at:%Y-%m-%d %H:%M} UTC"
-        text = f"{plan.action} of {plan.instance_id} ({savings}) waits for a reviewer until {until}"
+        text = f"{plan.action} of {plan.resource_id} ({savings}) waits for a reviewer until {until}"
         deps.notifier.review_waiting(
             text, thread_id=plan.thread_id, link=review_link(deps.review_ui_url, plan.thread_id)
         )

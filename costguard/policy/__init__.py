@@ -3,6 +3,7 @@ verdict on a decision (evaluate). Pure: no I/O, no model, no cloud; the same inp
 
 from costguard.errors import PolicyError
 from costguard.policy.evaluate import Evaluation, evaluate, make_plan
+from costguard.policy.kinds import hourly_price
 from costguard.policy.model import Policy, load_policy
 from costguard.policy.protection import is_critical, is_database, is_production, protection_rules
 from costguard.policy.rails import (
@@ -26,6 +27,7 @@ __all__ = [
     "approval_reasons",
     "check_action",
     "evaluate",
+    "hourly_price",
     "is_critical",
     "is_database",
     "is_production",

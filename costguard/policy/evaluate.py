@@ -9,8 +9,8 @@ from datetime import datetime, timedelta
 from costguard.errors import InternalError
 from costguard.policy.model import Policy
 from costguard.policy.protection import is_production
-from costguard.policy.rails import PriceBook, approval_reasons, check_action
-from costguard.state import Alert, Decision, Facts, Plan, Verdict
+from costguard.policy.rails import PriceBook, approval_reasons, check_action, target_for
+from costguard.state import IRREVERSIBLE_ACTIONS, Alert, Decision, Facts, Plan, Verdict, current_type_of
 
 
 @dataclass(frozen=True)
@@ -56,29 +56,30 @@ def evaluate(
                     f"{investigation_rounds} investigation round(s): a person must look",
                 )
             )
-    if action not in ("shutdown", "resize"):
+    if action not in ("shutdown", "resize", "delete", "release"):
         raise InternalError(f"evaluate reached an action it cannot plan: {action!r}")
 
-    if decision.parameters.instance_id != alert.instance_id:
+    noun = "instance" if alert.resource_type == "instance" else "resource"
+    if decision.parameters.target_id != alert.resource_id:
         return Evaluation(
             Verdict(
                 route="report",
                 status="rejected",
-                rules=("wrong_instance",),
-                reason=f"the decision targets {decision.parameters.instance_id!r}, "
-                f"not the alert's own instance {alert.instance_id}",
+                rules=(f"wrong_{noun}",),
+                reason=f"the decision targets {decision.parameters.target_id!r}, "
+                f"not the alert's own {noun} {alert.resource_id}",
             )
         )
-    if facts.instance_id != alert.instance_id:
+    if facts.resource_id != alert.resource_id or facts.resource_type != alert.resource_type:
         return Evaluation(
             Verdict(
                 route="report",
                 status="rejected",
                 rules=("facts_mismatch",),
-                reason=f"the facts describe {facts.instance_id}, not the alert's instance {alert.instance_id}",
+                reason=f"the facts describe {facts.resource_id}, not the alert's {noun} {alert.resource_id}",
             )
         )
-    target = decision.parameters.target_instance_type if action == "resize" else None
+    target = target_for(action, decision.parameters.target_instance_type, facts)
     rails = check_action(action, target, facts, prices, policy)
     if rails.refusals:
         return Evaluation(
@@ -95,9 +96,10 @@ def evaluate(
         low_confidence=low_confidence,
         savings=rails.savings_usd_per_month,
         policy=policy,
-        utilization_known=facts.cpu_avg_pct is not None,
-        busy=facts.cpu_avg_pct is not None and facts.cpu_avg_pct >= policy.busy_cpu_pct,
+        utilization_known=_utilization_known(facts),
+        busy=_busy(facts, policy),
         production=facts.tags is not None and is_production(facts.tags, policy),
+        irreversible=action in IRREVERSIBLE_ACTIONS,
     )
     plan = make_plan(
         alert=alert,
@@ -133,6 +135,24 @@ def evaluate(
     )
 
 
+def _utilization_known(facts: Facts) -> bool:
+    """Volumes and addresses are judged by their attachment; instances by CPU; databases by CPU and connections."""
+    if facts.resource_type in ("volume", "address"):
+        return True
+    if facts.resource_type == "db_instance":
+        return facts.cpu_avg_pct is not None and facts.connections_max is not None
+    return facts.cpu_avg_pct is not None
+
+
+def _busy(facts: Facts, policy: Policy) -> bool:
+    busy_cpu = facts.cpu_avg_pct is not None and facts.cpu_avg_pct >= policy.busy_cpu_pct
+    if facts.resource_type == "db_instance":
+        return busy_cpu or (
+            facts.connections_max is not None and facts.connections_max > policy.idle_db_max_connections
+        )
+    return busy_cpu and facts.resource_type == "instance"
+
+
 def make_plan(
     *,
     alert: Alert,
@@ -150,11 +170,12 @@ def make_plan(
         {
             "alert_id": alert.alert_id,
             "thread_id": thread_id,
-            "instance_id": facts.instance_id,
+            "resource_id": facts.resource_id,
+            "resource_type": facts.resource_type,
             "region": facts.region,
             "action": action,
-            "current_instance_type": facts.instance_type or "unknown",
-            "target_instance_type": target,
+            "current_type": current_type_of(facts),
+            "target_type": target,
             "savings_usd_per_month": savings,
             "requires_approval": bool(reasons),
             "approval_reasons": reasons,

@@ -26,6 +26,12 @@ class Policy(BaseModel):
     dry_run: bool = False
     decision_cache_ttl_s: float = Field(default=3600.0, ge=0, le=30 * 86400)
     busy_cpu_pct: float = Field(default=20.0, ge=0, le=100)
+    # other kinds of waste
+    unattached_volume_min_days: float = Field(default=7.0, ge=0, le=3650)  # a volume unused this long may go
+    idle_db_max_connections: float = Field(default=0.0, ge=0)  # a DB instance with more is not idle
+    # irreversible actions (delete, release) need a person in every phase; above 0, an autonomous-phase plan
+    # saving at most this much a month may run without one
+    irreversible_autonomous_max_usd_per_month: float = Field(default=0.0, ge=0, le=1e9)
     critical_words: tuple[str, ...] = Field(default=("critical",), min_length=1)
     production_words: tuple[str, ...] = ("prod", "production", "prd", "live")
     environment_keys: tuple[str, ...] = (

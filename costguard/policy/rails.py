@@ -1,4 +1,4 @@
-"""The hard rails: what a disruptive action on an instance may never do, and what needs a person."""
+"""The hard rails: what a disruptive action on a resource may never do, and what needs a person."""
 
 from __future__ import annotations
 
@@ -6,14 +6,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
+from costguard.policy.kinds import GP3, KindPrices, check_kind_action
 from costguard.policy.model import Policy
 from costguard.policy.protection import protection_rules
-from costguard.state import Facts, Plan, PlanEdit, ReviewResponse
+from costguard.state import Facts, Plan, PlanEdit, ReviewResponse, current_type_of
 
 
-class PriceBook(Protocol):
-    def hourly(self, instance_type: str, region: str) -> float | None: ...
-
+class PriceBook(KindPrices, Protocol):
     def architecture(self, instance_type: str) -> str | None: ...
 
 
@@ -40,9 +39,14 @@ def check_action(
     policy: Policy,
 ) -> RailCheck:
     """The hard rails: protection, reversibility, resize target. Pure."""
+    if facts.resource_type != "instance":
+        kind_refusals, kind_savings = check_kind_action(action, facts, prices, policy)
+        return RailCheck(tuple(kind_refusals), kind_savings)
     refusals: list[str] = []
     if not facts.exists:
         return RailCheck(("instance_not_found",), None)
+    if action not in ("shutdown", "resize"):
+        return RailCheck(("action_not_valid_for_instance",), None)
     refusals.extend(protection_rules(facts, policy))
     if facts.root_device_type != "ebs":
         refusals.append("not_reversible_instance_store")
@@ -90,6 +94,7 @@ def approval_reasons(
     utilization_known: bool = True,
     busy: bool = False,
     production: bool = False,
+    irreversible: bool = False,
 ) -> tuple[str, ...]:
     """Why a person must approve (empty: the plan may run autonomously). A missing datum adds a reason."""
     reasons: list[str] = []
@@ -109,6 +114,12 @@ def approval_reasons(
         reasons.append("instance_busy")
     if production:
         reasons.append("production_instance")
+    if irreversible and not (
+        policy.phase == "autonomous"
+        and savings is not None
+        and savings <= policy.irreversible_autonomous_max_usd_per_month
+    ):
+        reasons.append("irreversible_action")
     return tuple(reasons)
 
 
@@ -132,14 +143,14 @@ def apply_edit(
     plan: Plan, edit: PlanEdit, facts: Facts, prices: PriceBook, policy: Policy, now: datetime
 ) -> tuple[Plan | None, RailCheck]:
     """A reviewer's edit is a new plan: the rails apply to it exactly as to the model's."""
-    target = edit.target_instance_type if edit.action == "resize" else None
+    target = target_for(edit.action, edit.target_instance_type, facts)
     rails = check_action(edit.action, target, facts, prices, policy)
     if rails.refusals:
         return None, rails
     edited = plan.model_copy(
         update={
             "action": edit.action,
-            "target_instance_type": target,
+            "target_type": target,
             "savings_usd_per_month": rails.savings_usd_per_month,
             "created_at": now,
         }
@@ -147,12 +158,19 @@ def apply_edit(
     return Plan.model_validate(edited.model_dump()), rails
 
 
+def target_for(action: str, asked: str | None, facts: Facts) -> str | None:
+    """A resize's target: the type asked for an instance; gp3, always, for a volume; nothing otherwise."""
+    if action != "resize":
+        return None
+    return GP3 if facts.resource_type == "volume" else asked
+
+
 def recheck_at_execution(plan: Plan, fresh: Facts, prices: PriceBook, policy: Policy) -> tuple[str, ...]:
     """Rails on fresh facts, plus anything the approval relied on that has since changed."""
-    rails = check_action(plan.action, plan.target_instance_type, fresh, prices, policy)
+    rails = check_action(plan.action, plan.target_type, fresh, prices, policy)
     refusals = list(rails.refusals)
-    if fresh.exists and fresh.instance_type != plan.current_instance_type:
-        refusals.append("instance_type_changed")
+    if fresh.exists and current_type_of(fresh) != plan.current_type:
+        refusals.append("instance_type_changed" if plan.resource_type == "instance" else "resource_type_changed")
     approved = plan.savings_usd_per_month
     now_savings = rails.savings_usd_per_month
     if approved is not None and (now_savings is None or now_savings > approved * 1.05 + 0.01):

@@ -22,6 +22,7 @@ import boto3
 from costguard.app.metrics import collect
 from costguard.app.runner import CostGuard, PendingReview
 from costguard.app.scan import scan, write_jsonl
+from costguard.app.scan_waste import scan_waste
 from costguard.app.wiring import build_deps
 from costguard.errors import DemoError, ModelServerError
 from costguard.graph.builder import compile_graph
@@ -29,6 +30,7 @@ from costguard.graph.checkpoint import sqlite_checkpointer
 from costguard.policy import Policy
 from costguard.sandbox.emulator import MotoServer, is_up
 from costguard.sandbox.fleet import FleetInstance, seed_fleet
+from costguard.sandbox.waste import FleetResource, seed_waste
 from costguard.settings import Settings
 from costguard.state import Alert, Outcome, ReviewResponse
 from costguard.tools.cloud import Ec2Cloud
@@ -50,7 +52,7 @@ class DemoHooks:
 
     step: Callable[[str], None] = lambda message: None
     alert_done: Callable[[Outcome], None] = lambda outcome: None
-    choose: Callable[[PendingReview], ReviewChoice] | None = None  # None: approve the first plan
+    choose: Callable[[PendingReview], ReviewChoice] | None = None  # None: approve the first plan of each kind
 
 
 @dataclass
@@ -69,6 +71,7 @@ class DemoResult:
     model_name: str
     workdir: Path
     started: list[str] = field(default_factory=list)
+    resources: list[FleetResource] = field(default_factory=list)  # the waste that is not an instance
 
     def final_outcomes(self) -> list[Outcome]:
         """Each alert's last outcome: the review's, where the demo reviewed it."""
@@ -137,11 +140,14 @@ def run_demo(workdir: Path, hooks: DemoHooks | None = None) -> DemoResult:
         session = boto3.Session(aws_access_key_id="demo", aws_secret_access_key="demo", region_name=REGION)  # noqa: S106
         hooks.step("seeding the demo fleet")
         fleet = seed_fleet(session, endpoint_url=cloud_url, region=REGION)
+        resources = seed_waste(session, endpoint_url=cloud_url, fleet=fleet, region=REGION)
         cloud = Ec2Cloud(session, default_region=REGION, endpoint_url=cloud_url, poll_interval_s=0.1)
         prices = load_price_list()
 
-        hooks.step("observe: scanning the account for idle instances (read-only)")
-        alerts = scan(cloud, prices, region=REGION, now=datetime.now(UTC))
+        hooks.step("observe: scanning the account for idle instances, volumes, addresses, databases (read-only)")
+        now = datetime.now(UTC)
+        alerts = scan(cloud, prices, region=REGION, now=now) + scan_waste(cloud, prices, region=REGION, now=now)
+        alerts += _associated_address_alerts(resources, now)
         write_jsonl(alerts, workdir / "alerts.jsonl")
 
         db = _fresh_db(workdir)
@@ -168,8 +174,13 @@ def run_demo(workdir: Path, hooks: DemoHooks | None = None) -> DemoResult:
 
         queue = guard.pending()
         reviewed: list[tuple[ReviewChoice, Outcome]] = []
-        for index, item in enumerate(queue):
-            choice: ReviewChoice = hooks.choose(item) if hooks.choose else ("approve" if index == 0 else "skip")
+        first_of_kind: set[str] = set()
+        for item in queue:
+            kind = item.plan.resource_type
+            choice: ReviewChoice = (
+                hooks.choose(item) if hooks.choose else ("skip" if kind in first_of_kind else "approve")
+            )
+            first_of_kind.add(kind)
             if choice == "skip":
                 continue
             response = ReviewResponse(
@@ -178,7 +189,7 @@ def run_demo(workdir: Path, hooks: DemoHooks | None = None) -> DemoResult:
             reviewed.append((choice, guard.review(item.thread_id, response)))
 
         snapshot_ids = [s for _, o in reviewed for s in o.snapshot_ids] + [s for o in outcomes for s in o.snapshot_ids]
-        present = _snapshots_present(cloud, snapshot_ids)
+        present = _snapshots_present(cloud, [s for s in snapshot_ids if s.startswith("snap-")])  # not DB snapshots
         return DemoResult(
             cloud_endpoint=cloud_url,
             model_endpoint=model_url,
@@ -194,7 +205,25 @@ def run_demo(workdir: Path, hooks: DemoHooks | None = None) -> DemoResult:
             model_name=model_name,
             workdir=workdir,
             started=started,
+            resources=resources,
         )
+
+
+def _associated_address_alerts(resources: list[FleetResource], now: datetime) -> list[Alert]:
+    """Observe never reports an address in use; the demo sends an alert for one anyway (as a person might, about
+    its public IPv4 charge) to show the rail that keeps it."""
+    return [
+        Alert(
+            alert_id=f"eip-charge-{r.resource_id}-{now:%Y%m%d}",
+            resource_id=r.resource_id,
+            region=REGION,
+            kind="public_ipv4_charge",
+            summary=f"public IPv4 charge for {r.resource_id} ({r.name}); is it still needed?",
+            observed_at=now,
+        )
+        for r in resources
+        if r.resource_type == "address" and r.expected.startswith("refused")
+    ]
 
 
 def _snapshots_present(cloud: Ec2Cloud, snapshot_ids: list[str]) -> list[str]:

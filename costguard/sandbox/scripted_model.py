@@ -4,7 +4,9 @@ Each call takes the next entry of the script (or asks a rule function): a dict b
 call carrying that dict (what a forced-tool server returns), a str becomes plain text (garbage
 for the parser), an exception is raised (a model-server failure). In a dict, the string
 `{{instance_id}}` is replaced by the first instance id of the prompt's data (the alert's own),
-so one scripted answer fits every alert of a batch, in any order.
+so one scripted answer fits every alert of a batch, in any order. For a batch of mixed kinds, the
+string `{{action}}` becomes the kind's natural action (shutdown, delete, release) and `{{parameters}}`
+the parameters naming the alert's resource as its kind's schema has them.
 """
 
 from __future__ import annotations
@@ -30,13 +32,22 @@ from costguard.errors import ConfigError
 Answer = dict[str, Any] | str | BaseException
 PLACEHOLDER = "{{instance_id}}"
 _INSTANCE_ID = re.compile(r'"instance_id":\s*"(i-[0-9a-f]+)"')
+_RESOURCE = re.compile(r'"resource_id":\s*"([^"]+)",\s*"resource_type":\s*"([a-z_]+)"')
+NATURAL_ACTION = {"instance": "shutdown", "volume": "delete", "address": "release", "db_instance": "shutdown"}
 
 
 def _fill(answer: dict[str, Any], messages: Sequence[BaseMessage]) -> dict[str, Any]:
     text = json.dumps(answer)
+    prompt = str(messages[-1].content) if messages else ""
+    if "{{action}}" in text or "{{parameters}}" in text:
+        found_resource = _RESOURCE.search(prompt)
+        rid, kind = found_resource.groups() if found_resource else ("i-00000000", "instance")
+        params = {"instance_id": rid, "target_instance_type": None} if kind == "instance" else {"resource_id": rid}
+        text = text.replace('"{{action}}"', json.dumps(NATURAL_ACTION.get(kind, "monitor")))
+        text = text.replace('"{{parameters}}"', json.dumps(params))
     if PLACEHOLDER not in text:
-        return answer
-    found = _INSTANCE_ID.search(str(messages[-1].content)) if messages else None
+        return dict(json.loads(text))
+    found = _INSTANCE_ID.search(prompt)
     filled: dict[str, Any] = json.loads(text.replace(PLACEHOLDER, found.group(1) if found else "i-00000000"))
     return filled
 

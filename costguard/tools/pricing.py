@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -18,6 +18,9 @@ class PriceList:
     base: dict[str, float]
     architectures: dict[str, str]
     regional: dict[str, dict[str, float]]
+    ebs_gb_month: dict[str, float] = field(default_factory=dict)  # by volume type
+    public_ipv4_hourly: float | None = None
+    rds: dict[str, dict[str, float]] = field(default_factory=dict)  # DB class -> engine family -> hourly
 
     def hourly(self, instance_type: str, region: str) -> float | None:
         listed = self.regional.get(region, {}).get(instance_type)
@@ -29,6 +32,17 @@ class PriceList:
     def known_types(self) -> list[str]:
         return sorted(self.base)
 
+    def volume_gb_month(self, volume_type: str) -> float | None:
+        return self.ebs_gb_month.get(volume_type)
+
+    def ipv4_hourly(self) -> float | None:
+        """A public IPv4 address, associated or not (AWS charges both since February 2024)."""
+        return self.public_ipv4_hourly
+
+    def db_hourly(self, db_class: str, engine: str) -> float | None:
+        """By engine family: `aurora-postgresql` is not `postgres`, so it is unknown (a review), not guessed."""
+        return self.rds.get(db_class, {}).get(engine)
+
 
 def _parse(doc: Any) -> PriceList:
     try:
@@ -39,9 +53,15 @@ def _parse(doc: Any) -> PriceList:
             region: {name: float(price) for name, price in prices.items()}
             for region, prices in doc.get("regions", {}).items()
         }
+        ebs = {name: float(price) for name, price in doc.get("ebs_gb_month", {}).items()}
+        ipv4 = doc.get("public_ipv4_hourly_usd")
+        rds = {
+            name: {engine: float(price) for engine, price in engines.items()}
+            for name, engines in doc.get("rds_hourly", {}).items()
+        }
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise PriceListError(f"malformed price list: {exc!r}") from exc
-    return PriceList(base, arch, regional)
+    return PriceList(base, arch, regional, ebs, None if ipv4 is None else float(ipv4), rds)
 
 
 def load_price_list(path: Path | None = None) -> PriceList:

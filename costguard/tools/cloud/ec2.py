@@ -17,8 +17,8 @@ import boto3
 import botocore.config
 
 from costguard.errors import CloudError, CloudUnavailable, ResourceNotFound
-from costguard.state import Facts
-from costguard.tools.cloud.base import IDEMPOTENCY_TAG, ORIGINAL_TYPE_TAG, EffectResult
+from costguard.state import Facts, ResourceType
+from costguard.tools.cloud.base import IDEMPOTENCY_TAG, ORIGINAL_TYPE_TAG, EffectResult, ResourceKind
 from costguard.tools.cloud.errors import dry_run_call, mapped_errors, read_retry
 
 if TYPE_CHECKING:
@@ -63,6 +63,22 @@ class Ec2Cloud:
     def ec2(self, region: str | None = None) -> EC2Client:
         return self._client("ec2", self.region(region))  # type: ignore[no-any-return]
 
+    def rds(self, region: str | None = None) -> Any:
+        """The RDS client (no type stubs are installed for it)."""
+        return self._client("rds", self.region(region))
+
+    @property
+    def clock(self) -> Callable[[], datetime]:
+        return self._clock
+
+    def wait(self, what: str, done: Callable[[], bool]) -> None:
+        """Poll until done() (the cloud's poll interval and wait timeout); CloudUnavailable when it never is."""
+        deadline = time.monotonic() + self._wait_timeout
+        while not done():
+            if time.monotonic() > deadline:
+                raise CloudUnavailable(f"timed out waiting for {what}")
+            time.sleep(self._poll)
+
     def cloudwatch(self, region: str | None = None) -> CloudWatchClient:
         return self._client("cloudwatch", self.region(region))  # type: ignore[no-any-return]
 
@@ -74,6 +90,12 @@ class Ec2Cloud:
                 kwargs["endpoint_url"] = self._endpoint_url
             self._clients[key] = self._session.client(service, **kwargs)  # type: ignore[call-overload]
         return self._clients[key]
+
+    def kind(self, resource_type: ResourceType) -> ResourceKind:
+        """The module for a resource kind, sharing this cloud's session and clients."""
+        from costguard.tools.cloud.kinds import kind_for
+
+        return kind_for(self, resource_type)
 
     # --- reads -----------------------------------------------------------------------------
 
@@ -93,7 +115,7 @@ class Ec2Cloud:
         region = self.region(region)
         instance = self._instance(instance_id, region)
         if instance is None:
-            return Facts(instance_id=instance_id, region=region, exists=False)
+            return Facts(resource_id=instance_id, region=region, exists=False)
         gaps: list[str] = []
         tags: dict[str, str] | None = {t["Key"]: t.get("Value", "") for t in instance.get("Tags", [])}
         disable_api_stop: bool | None
@@ -113,7 +135,7 @@ class Ec2Cloud:
             if "Ebs" in m and "VolumeId" in m["Ebs"]
         )
         return Facts(
-            instance_id=instance_id,
+            resource_id=instance_id,
             region=region,
             exists=True,
             instance_type=instance.get("InstanceType"),
@@ -128,10 +150,28 @@ class Ec2Cloud:
             gaps=tuple(gaps),
         )
 
-    @read_retry
-    def _metric(
-        self, namespace: str, name: str, instance_id: str, region: str, window: timedelta, stat: str
+    def metric(
+        self,
+        namespace: str,
+        name: str,
+        instance_id: str,
+        region: str,
+        window: timedelta,
+        stat: str,
+        dimension: str = "InstanceId",
     ) -> float | None:
+        """One figure over the window (the peak for Maximum, else the mean of the points); None without data."""
+        points = self.metric_points(namespace, name, dimension, instance_id, region, window, stat)
+        if points is None or not points:
+            return None
+        values = [v for _, v in points]
+        return round(max(values) if stat == "Maximum" else sum(values) / len(values), 3)
+
+    @read_retry
+    def metric_points(
+        self, namespace: str, name: str, dimension: str, value: str, region: str, window: timedelta, stat: str
+    ) -> list[tuple[datetime, float]] | None:
+        """CloudWatch data points over the window, oldest first; None when they could not be read."""
         end = self._clock()
         period = 3600 if window > timedelta(hours=6) else 300
         try:
@@ -139,7 +179,7 @@ class Ec2Cloud:
                 reply = self.cloudwatch(region).get_metric_statistics(
                     Namespace=namespace,
                     MetricName=name,
-                    Dimensions=[{"Name": "InstanceId", "Value": instance_id}],
+                    Dimensions=[{"Name": dimension, "Value": value}],
                     StartTime=end - window,
                     EndTime=end,
                     Period=period,
@@ -147,13 +187,15 @@ class Ec2Cloud:
                 )
         except CloudError:
             return None  # a missing datum is minor: the rails treat it as unknown (a permission failure is not)
-        points = [float(p[stat]) for p in reply.get("Datapoints", []) if stat in p]  # type: ignore[literal-required]
-        if not points:
-            return None
-        return round(max(points) if stat == "Maximum" else sum(points) / len(points), 3)
+        points = [
+            (p["Timestamp"], float(p[stat]))  # type: ignore[literal-required]
+            for p in reply.get("Datapoints", [])
+            if stat in p and "Timestamp" in p
+        ]
+        return sorted(points)
 
     def _cpu_average(self, instance_id: str, region: str, window: timedelta) -> float | None:
-        return self._metric("AWS/EC2", "CPUUtilization", instance_id, region, window, "Average")
+        return self.metric("AWS/EC2", "CPUUtilization", instance_id, region, window, "Average")
 
     def investigate(self, instance_id: str, region: str) -> list[str]:
         """A read-only deeper look, as short findings the model can read."""
@@ -171,7 +213,7 @@ class Ec2Cloud:
             ("DiskReadOps average over 14 days", "DiskReadOps", "Average"),
             ("DiskWriteOps average over 14 days", "DiskWriteOps", "Average"),
         ):
-            value = self._metric("AWS/EC2", name, instance_id, region, window, stat)
+            value = self.metric("AWS/EC2", name, instance_id, region, window, stat)
             findings.append(f"{label}: {'no data' if value is None else value}")
         launched = instance.get("LaunchTime")
         if isinstance(launched, datetime):
@@ -212,7 +254,7 @@ class Ec2Cloud:
             )
         tags: list[TagTypeDef] = [
             {"Key": IDEMPOTENCY_TAG, "Value": key},
-            {"Key": "costguard:instance-id", "Value": facts.instance_id},
+            {"Key": "costguard:instance-id", "Value": facts.resource_id},
             {"Key": ORIGINAL_TYPE_TAG, "Value": facts.instance_type or "unknown"},
         ]
         spec: TagSpecificationTypeDef = {"ResourceType": "snapshot", "Tags": tags}
@@ -223,7 +265,7 @@ class Ec2Cloud:
             with mapped_errors(f"create_snapshot {volume}"):
                 reply = ec2.create_snapshot(
                     VolumeId=volume,
-                    Description=f"costguard before change of {facts.instance_id}",
+                    Description=f"costguard before change of {facts.resource_id}",
                     TagSpecifications=[spec],
                 )
             existing[volume] = reply["SnapshotId"]

@@ -31,7 +31,14 @@ _PERMISSION_CODES = {
     "ExpiredToken",
     "OperationNotPermitted",
 }
-NOT_FOUND_CODES = {"InvalidInstanceID.NotFound", "InvalidInstanceID.Malformed"}
+NOT_FOUND_CODES = {
+    "InvalidInstanceID.NotFound",
+    "InvalidInstanceID.Malformed",
+    "InvalidVolume.NotFound",
+    "InvalidAllocationID.NotFound",
+    "DBInstanceNotFound",
+    "DBInstanceNotFoundFault",
+}
 
 
 READ_ATTEMPTS = 3

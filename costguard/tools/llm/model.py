@@ -21,6 +21,7 @@ from langchain_openai.chat_models.base import BaseChatOpenAI
 
 from costguard.errors import ModelUnavailable
 from costguard.settings import Method, Settings
+from costguard.state import KIND_ACTIONS, Alert
 
 ACTIONS = ("shutdown", "resize", "monitor", "investigate")
 MAX_ANSWER_TOKENS = 512
@@ -62,12 +63,52 @@ def structured_method(settings: Settings) -> Method:
     return "function_calling"
 
 
-def decision_schema(instance_id: str) -> dict[str, Any]:
+def decision_schema(alert: Alert | str) -> dict[str, Any]:
     """The Decision contract as a JSON schema for this alert.
 
-    `parameters.instance_id` is an enum of the alert's own id: grammar-constrained servers then
-    produce it exactly (the wrong-instance rail stays, for servers that do not constrain).
+    The resource id is an enum of the alert's own id: grammar-constrained servers then produce it exactly (the
+    wrong-resource rail stays, for servers that do not constrain). An instance's schema is the public contract
+    (`instance_id`, `target_instance_type`); another kind's names `resource_id` and offers only its own actions.
+    A bare string is an instance id.
     """
+    if isinstance(alert, str):  # an instance id
+        return _instance_schema(alert)
+    if alert.resource_type == "instance":
+        return _instance_schema(alert.resource_id)
+    actions = [*KIND_ACTIONS[alert.resource_type], "monitor", "investigate"]
+    schema = _instance_schema(alert.resource_id)
+    schema["description"] = f"One proposed decision about the alert's {KIND_NAMES[alert.resource_type]}."
+    schema["properties"]["action"] = {"type": "string", "enum": actions}
+    schema["properties"]["parameters"] = {
+        "type": "object",
+        "properties": {"resource_id": {"type": "string", "enum": [alert.resource_id]}},
+        "required": ["resource_id"],
+        "additionalProperties": False,
+    }
+    return schema
+
+
+KIND_NAMES = {
+    "instance": "EC2 instance",
+    "volume": "EBS volume",
+    "address": "Elastic IP address",
+    "db_instance": "RDS DB instance",
+}
+# the request under the data for kinds other than instances (the system prompt, shared, speaks of instances)
+KIND_GUIDE = {
+    "volume": 'This alert is about an EBS volume, not an instance. Actions: "delete" (an unattached volume: it is '
+    'snapshotted first), "resize" (a gp2 volume becomes gp3, cheaper and as fast), "monitor", "investigate". '
+    'parameters: {"resource_id": the alert\'s resource_id}. Propose your decision.',
+    "address": 'This alert is about an Elastic IP address, not an instance. Actions: "release" (an address '
+    'associated with nothing), "monitor", "investigate". parameters: {"resource_id": the alert\'s resource_id}. '
+    "Propose your decision.",
+    "db_instance": 'This alert is about an RDS database, not an instance. Actions: "shutdown" (stop an idle '
+    'development database after a snapshot), "monitor", "investigate". Production databases must never be stopped. '
+    'parameters: {"resource_id": the alert\'s resource_id}. Propose your decision.',
+}
+
+
+def _instance_schema(instance_id: str) -> dict[str, Any]:
     return {
         "title": "decision",
         "description": "One proposed decision about the alert's instance.",

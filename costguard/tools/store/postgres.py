@@ -1,10 +1,12 @@
 """The store on PostgreSQL (`COSTGUARD_DB=postgresql://…`): the same statements as the SQLite store, for many workers
 on many machines sharing one database.
 
-Writes are serialised by a transaction-scoped advisory lock, as SQLite's `BEGIN IMMEDIATE` serialises them: the
-audit chain stays one chain with concurrent writers (each append reads the last record and links to it), and a
-ledger intent is written once however many workers race for it. The lock is held for a few statements.
-Connections come from a psycopg pool, opened lazily and closed with the store.
+Writes that read what they depend on are serialised by a transaction-scoped advisory lock, as SQLite's
+`BEGIN IMMEDIATE` serialises them: the audit chain stays one chain with concurrent writers (each append reads the
+last record and links to it), a ledger intent is written once however many workers race for it, a resource lock
+has one holder. The lock is held for a few statements. Plain inserts and upserts (telemetry, the thread index,
+notices) do not take it. Connections come from two psycopg pools, opened lazily and closed with the store: one for
+statements, one for thread leases (each held for a whole run, so they must not starve the statements).
 """
 
 from __future__ import annotations
@@ -25,8 +27,9 @@ from costguard.tools.store.records import VerifyReport
 from costguard.tools.store.schema import POSTGRES, SCHEMA_VERSION
 from costguard.tools.store.sqlite import Conn, Store
 
-WRITE_LOCK = 7_262_015  # the advisory lock every store write takes ("costguard")
-POOL_MAX = 32
+WRITE_LOCK = 7_262_015  # the advisory lock every serialised store write takes ("costguard")
+POOL_MAX = 32  # connections for statements, per process
+LEASE_POOL_MAX = 128  # connections holding thread leases, per process: the alerts in flight at once
 
 
 def is_postgres(location: str) -> bool:
@@ -54,6 +57,7 @@ class PostgresStore(Store):
     def __init__(self, location: str, *, clock: Any = None) -> None:
         self.url = location
         self._pool: ConnectionPool[Any] | None = None
+        self._lease_pool: ConnectionPool[Any] | None = None
         self._pool_lock = threading.Lock()
         super().__init__(location, clock=clock)
 
@@ -63,15 +67,26 @@ class PostgresStore(Store):
     def pool(self) -> ConnectionPool[Any]:
         with self._pool_lock:
             if self._pool is None:
-                self._pool = ConnectionPool(
-                    self.url,
-                    min_size=1,
-                    max_size=POOL_MAX,
-                    kwargs={"autocommit": True, "row_factory": dict_row, "prepare_threshold": 0},
-                    open=True,
-                    timeout=60,
-                )
+                self._pool = self._new_pool(1, POOL_MAX, timeout=60)
             return self._pool
+
+    @property
+    def lease_pool(self) -> ConnectionPool[Any]:
+        with self._pool_lock:
+            if self._lease_pool is None:
+                # a run waiting for a lease holds nothing else, so it may wait as long as the runs before it take
+                self._lease_pool = self._new_pool(0, LEASE_POOL_MAX, timeout=24 * 3600)
+            return self._lease_pool
+
+    def _new_pool(self, min_size: int, max_size: int, *, timeout: float) -> ConnectionPool[Any]:
+        return ConnectionPool(
+            self.url,
+            min_size=min_size,
+            max_size=max_size,
+            kwargs={"autocommit": True, "row_factory": dict_row, "prepare_threshold": 0},
+            open=True,
+            timeout=timeout,
+        )
 
     def _create_schema(self) -> None:
         try:
@@ -96,11 +111,16 @@ class PostgresStore(Store):
             yield _PgConn(conn)
 
     @contextmanager
+    def independent(self) -> Iterator[Conn]:
+        with self.pool.connection() as conn, conn.transaction():
+            yield _PgConn(conn)
+
+    @contextmanager
     def thread_lease(self, thread_id: str) -> Iterator[None]:
         """One worker on a thread at a time, across machines: a session advisory lock on a connection held for the
         run. A worker that dies loses its connection, and with it the lease; nothing waits for an expiry."""
         key = int.from_bytes(hashlib.sha256(f"thread:{thread_id}".encode()).digest()[:8], "big", signed=True)
-        with super().thread_lease(thread_id), self.pool.connection() as conn:
+        with super().thread_lease(thread_id), self.lease_pool.connection() as conn:
             conn.execute("SELECT pg_advisory_lock(%s)", (key,))
             try:
                 yield
@@ -113,6 +133,7 @@ class PostgresStore(Store):
 
     def close(self) -> None:
         with self._pool_lock:
-            if self._pool is not None:
-                self._pool.close()
-                self._pool = None
+            for pool in (self._pool, self._lease_pool):
+                if pool is not None:
+                    pool.close()
+            self._pool = self._lease_pool = None

@@ -24,7 +24,12 @@ from costguard.tools.store import chain
 from costguard.tools.store.records import AuditRecord, LedgerEntry, StoredAudit, VerifyReport, base_step
 from costguard.tools.store.schema import SQLITE
 
-ACTIONS = ("shutdown", "resize")  # the ledger steps that change a resource (snapshots and undos do not)
+ACTIONS = (
+    "shutdown",
+    "resize",
+    "delete",
+    "release",
+)  # the ledger steps that change a resource (snapshots and undos do not)
 
 
 Conn = Any  # a connection of either backend: `execute(sql, params)` returning a cursor of name-indexed rows
@@ -111,14 +116,21 @@ class Store:
             raise
         conn.execute("COMMIT")
 
-    def write(self, sql: str, params: tuple[object, ...]) -> None:
-        """One statement in its own transaction."""
+    @contextmanager
+    def independent(self) -> Iterator[Conn]:
+        """A transaction of statements that read nothing they depend on (inserts, upserts): it need not be
+        serialised with other writers. SQLite serialises every write anyway; PostgreSQL skips the write lock."""
         with self.transaction() as conn:
+            yield conn
+
+    def write(self, sql: str, params: tuple[object, ...]) -> None:
+        """One statement in its own transaction (an insert or an upsert: telemetry)."""
+        with self.independent() as conn:
             conn.execute(sql, params)
 
     def write_many(self, statements: list[tuple[str, tuple[object, ...]]]) -> None:
         """Several statements in one transaction (one commit instead of one each)."""
-        with self.transaction() as conn:
+        with self.independent() as conn:
             for sql, params in statements:
                 conn.execute(sql, params)
 
@@ -237,7 +249,7 @@ class Store:
 
     def first_notice(self, key: str) -> bool:
         """True the first time `key` is asked for (a notice is sent once, however often its step re-runs)."""
-        with self.transaction() as conn:
+        with self.independent() as conn:
             done = conn.execute(
                 "INSERT INTO cg_notices (key, sent_at) VALUES (?, ?) ON CONFLICT DO NOTHING", (key, self._now())
             )
@@ -249,7 +261,7 @@ class Store:
         self, thread_id: str, alert_id: str, status: str, outcome: Outcome | None = None, alert: Alert | None = None
     ) -> None:
         """Index a thread's status; the alert is kept so a run killed before its first checkpoint can restart."""
-        with self.transaction() as conn:
+        with self.independent() as conn:
             self._upsert_thread(conn, thread_id, alert_id, status, outcome, alert)
 
     def _upsert_thread(
