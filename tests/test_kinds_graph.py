@@ -322,3 +322,24 @@ def test_a_busy_database_goes_to_a_person(make_harness: HarnessFactory, ec2: Any
     outcome = h.guard.process_alert(db_alert(name, "d-4"))
     assert outcome.status == "awaiting_review"
     assert "instance_busy" in outcome.rules
+
+
+def test_the_model_is_offered_only_the_actions_the_facts_leave_open() -> None:
+    from costguard.nodes.analyze import offered_actions
+    from costguard.state import CostState, Facts
+    from costguard.tools.llm.model import decision_schema
+
+    def offered(**facts: Any) -> tuple[str, ...] | None:
+        state: CostState = {"facts": Facts(region="us-east-1", exists=True, **facts)}
+        return offered_actions(state)
+
+    vol = {"resource_id": "vol-0123abcd", "resource_type": "volume"}
+    assert offered(**vol, state="in-use", attached_to=("i-0123abcd",), volume_type="gp2") == ("resize",)
+    assert offered(**vol, state="available", attached_to=(), volume_type="gp3") == ("delete",)
+    assert offered(**vol, state="available", attached_to=(), volume_type="gp2") == ("delete", "resize")
+    assert offered(**vol, state="in-use", attached_to=None, volume_type="gp3") == ()
+    eip = {"resource_id": "eipalloc-0123abcd", "resource_type": "address"}
+    assert offered(**eip, association_id="eipassoc-1") is None  # offered: the rail refuses it, visibly
+    assert offered(resource_id="i-0123abcd") is None  # an instance keeps the public contract's schema
+    alert = Alert(alert_id="x", resource_id="vol-0123abcd")
+    assert decision_schema(alert, ("resize",))["properties"]["action"]["enum"] == ["resize", "monitor", "investigate"]

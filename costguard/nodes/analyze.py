@@ -19,7 +19,7 @@ from costguard.context import Deps
 from costguard.errors import ModelUnavailable
 from costguard.nodes import story
 from costguard.nodes.common import current_thread_id
-from costguard.state import CostState, Decision, Facts, canonical_json, sha256_hex, unusable_decision
+from costguard.state import KIND_ACTIONS, CostState, Decision, Facts, canonical_json, sha256_hex, unusable_decision
 from costguard.tools.llm.model import KIND_GUIDE, SYSTEM_PROMPT, decision_schema, render_data, structured
 from costguard.tools.pricing import PriceList
 from costguard.tools.telemetry import ModelCallRecord
@@ -43,6 +43,21 @@ def resize_candidates(facts: Facts | None, prices: PriceList, limit: int = 4) ->
         and price < current
     ]
     return [name for _, name in sorted(cheaper)[:limit]]
+
+
+def offered_actions(state: CostState) -> tuple[str, ...] | None:
+    """A volume's actions as its facts leave them open (delete when unattached, resize when gp2), so that a small
+    model chooses between the two well; None (the kind's own actions) for every other kind. The rails still
+    decide: an address's release, say, stays on offer, and an associated one is refused, visibly and audited."""
+    facts = state.get("facts")
+    if facts is None or not facts.exists or facts.resource_type != "volume":
+        return None
+    return tuple(
+        a
+        for a in KIND_ACTIONS["volume"]
+        if (a == "delete" and facts.attached_to == () and facts.state == "available")
+        or (a == "resize" and facts.volume_type == "gp2")
+    )
 
 
 def build_messages(state: CostState, prices: PriceList) -> list[SystemMessage | HumanMessage]:
@@ -104,7 +119,7 @@ def analyze(state: CostState, runtime: Runtime[Deps]) -> dict[str, Any]:
         )
         return {"decision": cached, "raw_model_output": None, "messages": [story.proposal_message(cached, False)]}
 
-    runnable = structured(deps.model, decision_schema(alert), deps.structured_method)
+    runnable = structured(deps.model, decision_schema(alert, offered_actions(state)), deps.structured_method)
     started = time.perf_counter()
     try:
         reply = runnable.invoke(messages)

@@ -157,7 +157,8 @@ def run_demo(workdir: Path, hooks: DemoHooks | None = None) -> DemoResult:
         )
         deps = build_deps(
             settings,
-            Policy(phase="autonomous", approvers=(DEMO_REVIEWER,)),
+            # the emulator's volumes were created a minute ago: the age rule (7 days by default) would refuse them all
+            Policy(phase="autonomous", approvers=(DEMO_REVIEWER,), unattached_volume_min_days=0),
             cloud=cloud,
             store=store,
             notifier=WebhookNotifier(None, workdir / "critical-alerts.jsonl"),

@@ -63,22 +63,23 @@ def structured_method(settings: Settings) -> Method:
     return "function_calling"
 
 
-def decision_schema(alert: Alert | str) -> dict[str, Any]:
+def decision_schema(alert: Alert | str, actions: tuple[str, ...] | None = None) -> dict[str, Any]:
     """The Decision contract as a JSON schema for this alert.
 
     The resource id is an enum of the alert's own id: grammar-constrained servers then produce it exactly (the
     wrong-resource rail stays, for servers that do not constrain). An instance's schema is the public contract
     (`instance_id`, `target_instance_type`); another kind's names `resource_id` and offers only its own actions.
-    A bare string is an instance id.
+    A bare string is an instance id. `actions` narrows another kind's disruptive actions to those its facts allow
+    (no `delete` for an attached volume): a small model then cannot pick one the rails would refuse anyway.
     """
     if isinstance(alert, str):  # an instance id
         return _instance_schema(alert)
     if alert.resource_type == "instance":
         return _instance_schema(alert.resource_id)
-    actions = [*KIND_ACTIONS[alert.resource_type], "monitor", "investigate"]
+    offered = KIND_ACTIONS[alert.resource_type] if actions is None else actions
     schema = _instance_schema(alert.resource_id)
     schema["description"] = f"One proposed decision about the alert's {KIND_NAMES[alert.resource_type]}."
-    schema["properties"]["action"] = {"type": "string", "enum": actions}
+    schema["properties"]["action"] = {"type": "string", "enum": [*offered, "monitor", "investigate"]}
     schema["properties"]["parameters"] = {
         "type": "object",
         "properties": {"resource_id": {"type": "string", "enum": [alert.resource_id]}},
