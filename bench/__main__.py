@@ -17,13 +17,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from bench import postgres as bench_postgres
 from bench import profile as profiling
 from bench import watch as bench_watch
 from bench import workloads as w
 from bench.harness import cli_logging
 from bench.report import RESULTS, Row, machine, markdown, write
 
-WORKLOADS = ("1", "2", "3", "4", "5", "6", "7")
+WORKLOADS = ("1", "2", "3", "4", "5", "6", "7", "8")
 
 
 def to_pyperf(rows: list[Row], path: Path) -> None:
@@ -89,6 +90,8 @@ def run(args: argparse.Namespace, log: Callable[[str], None]) -> dict[str, Any]:
         n7 = 200 if args.quick else 1_000
         step("7 watch", lambda: bench_watch.watch(n7 // 2, 1, root, log, latency=0.0, concurrency=4))
         step("7 watch (200 ms)", lambda: bench_watch.watch(n7, 1, root, log, latency=0.2, concurrency=50))
+    if "8" in only:
+        step("8 postgres", lambda: bench_postgres.postgres(sizes, root, log))
     if "6" in only and not args.no_llm:
         step("6 local model", lambda: w.local_model(sizes.llm_per_kind, log, sizes.llm_budget_s))
     profile_result = None

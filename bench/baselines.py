@@ -6,6 +6,7 @@
   same fake cloud, a stock `SqliteSaver` on `sqlite3.connect(path)` (default journal mode and
   synchronous setting) and LangGraph's default durability ("async"). No ledger, no audit, no
   thread index, no telemetry, no retries.
+  `Plain(..., saver=stock_postgres_saver(url))` is the same graph on a stock `PostgresSaver` (workload 8).
 - `floor`: plain sqlite3 writing one durable row per step (WAL, synchronous=FULL, one transaction
   per row), six rows an alert (one per node of the executed flow): the least a durable step-by-step
   record can cost.
@@ -23,6 +24,7 @@ from typing import Any, Literal, TypedDict
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import HumanMessage, SystemMessage
+from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.checkpoint.sqlite import SqliteSaver
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
@@ -140,11 +142,37 @@ def stock_saver(db: Path) -> SqliteSaver:
     return saver
 
 
-class Plain:
-    """The plain graph compiled with a stock SqliteSaver; one thread per alert, default durability."""
+def stock_postgres_saver(url: str) -> BaseCheckpointSaver[Any]:
+    """What `PostgresSaver.from_conn_string(url)` builds (one connection: autocommit, prepare_threshold=0, dict
+    rows), then `setup()`, as LangGraph's docs have you call it once."""
+    from langgraph.checkpoint.postgres import PostgresSaver
+    from psycopg import Connection
+    from psycopg.rows import dict_row
 
-    def __init__(self, db: Path, cloud: FakeCloud, model: BaseChatModel, *, review_all: bool = False) -> None:
-        self.saver = stock_saver(db)
+    conn: Connection[Any] = Connection.connect(url, autocommit=True, prepare_threshold=0, row_factory=dict_row)
+    saver = PostgresSaver(conn)
+    saver.setup()
+    return saver
+
+
+class Plain:
+    """The plain graph compiled with a stock SqliteSaver (or the given saver); one thread per alert, default
+    durability."""
+
+    def __init__(
+        self,
+        db: Path | None,
+        cloud: FakeCloud,
+        model: BaseChatModel,
+        *,
+        review_all: bool = False,
+        saver: BaseCheckpointSaver[Any] | None = None,
+    ) -> None:
+        if saver is None:
+            if db is None:
+                raise ValueError("Plain needs a SQLite file or a saver")
+            saver = stock_saver(db)
+        self.saver: BaseCheckpointSaver[Any] = saver
         self.graph: PlainGraph = build_plain(cloud, model, review_all=review_all).compile(checkpointer=self.saver)
 
     @staticmethod
@@ -164,7 +192,7 @@ class Plain:
         return dict(self.graph.invoke(Command(resume=answer), self.config(alert_id)))
 
     def close(self) -> None:
-        self.saver.conn.close()
+        getattr(self.saver, "conn").close()  # noqa: B009 - a sqlite3 or psycopg connection; the base class has none
 
 
 STEPS = ("intake", "gather", "analyze", "validate", "execute", "report")

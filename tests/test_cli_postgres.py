@@ -10,11 +10,14 @@ import time
 from pathlib import Path
 
 import psycopg
+import pytest
 
 from costguard.tools.net import free_port, port_is_open
 
 
-def test_the_postgres_command_serves_until_interrupted_then_deletes_its_data() -> None:
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM])
+def test_the_postgres_command_serves_until_interrupted_then_deletes_its_data(stop: signal.Signals) -> None:
+    """Ctrl-C in a terminal, SIGTERM from a script (whose background jobs ignore SIGINT): both stop and clean up."""
     port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "costguard.run", "postgres", "--port", str(port)],
@@ -39,7 +42,7 @@ def test_the_postgres_command_serves_until_interrupted_then_deletes_its_data() -
                 assert time.monotonic() < deadline
                 time.sleep(0.2)
     finally:
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(stop)
         stdout, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 0, stderr
     assert f"export COSTGUARD_DB={url}" in stderr

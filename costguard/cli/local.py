@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import signal
 import sys
+import threading
 from pathlib import Path
 from typing import Annotated
 
@@ -23,6 +25,16 @@ from costguard.cli.base import (
 from costguard.settings import Settings
 
 # --- observe, demo, llm ------------------------------------------------------------------
+
+
+def _until_stopped() -> None:
+    """Wait for Ctrl-C or SIGTERM (a script's `kill`: SIGINT is ignored by its background jobs), then return,
+    so the server's context manager stops it and cleans up."""
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    with contextlib.suppress(KeyboardInterrupt):
+        while not stop.wait(0.5):
+            pass
 
 
 @app.command()
@@ -69,8 +81,6 @@ def emulator(
     ] = True,
 ) -> None:
     """moto's emulator on 127.0.0.1 with the demo fleet and the alert routes, in the foreground until stopped."""
-    import threading
-
     import boto3
 
     from costguard.sandbox.emulator import MotoServer
@@ -99,8 +109,7 @@ def emulator(
             f"export AWS_ENDPOINT_URL={server.url} AWS_ACCESS_KEY_ID=demo AWS_SECRET_ACCESS_KEY=demo "
             "AWS_DEFAULT_REGION=us-east-1   # Ctrl-C stops the emulator"
         )
-        with contextlib.suppress(KeyboardInterrupt):
-            threading.Event().wait()
+        _until_stopped()
 
 
 @app.command()
@@ -112,8 +121,6 @@ def postgres(
 
     For trying the shared-store set-up on one machine; its data is deleted when it stops. A team points
     COSTGUARD_DB at its own managed PostgreSQL instead."""
-    import threading
-
     from costguard.sandbox.postgres import PostgresServer
 
     with PostgresServer(port=port, database=database) as server:
@@ -121,8 +128,7 @@ def postgres(
             f"PostgreSQL on 127.0.0.1:{server.port}, database {server.database}, data in {server.root}", soft_wrap=True
         )
         err.print(f"export COSTGUARD_DB={server.url}   # Ctrl-C stops the server and deletes its data", soft_wrap=True)
-        with contextlib.suppress(KeyboardInterrupt):
-            threading.Event().wait()
+        _until_stopped()
 
 
 @llm_app.command("serve")
