@@ -46,7 +46,13 @@ _ID_PATTERNS: dict[str, re.Pattern[str]] = {
     # an RDS DB instance identifier: a letter, then letters, digits, single hyphens; up to 63, no trailing hyphen
     "db_instance": re.compile(r"^[A-Za-z](?:[A-Za-z0-9]|-(?!-)){0,62}(?<!-)$"),
 }
-_RDS_ARN = re.compile(r"^arn:aws[a-z-]*:rds:[a-z0-9-]+:[0-9]{12}:db:(?P<name>[^:]+)$")
+_RDS_ARN = re.compile(r"arn:aws[a-z-]*:rds:(?P<region>[a-z0-9-]+):[0-9]{12}:db:(?P<name>[^:]+)")
+
+
+def gp3_matching_gp2(size_gib: int) -> tuple[int, int]:
+    """(IOPS, MiB/s) a gp3 volume needs to be no slower than a gp2 one of this size: gp2 gives 3 IOPS a GiB (at
+    least 3,000 by burst, at most 16,000) and 128 MiB/s up to 170 GiB, 250 above; gp3's baseline is 3,000 and 125."""
+    return min(16_000, max(3_000, 3 * size_gib)), (125 if size_gib <= 170 else 250)
 
 
 def current_type_of(facts: Facts) -> str:
@@ -84,19 +90,22 @@ def alert_problems(exc: ValidationError) -> str:
 
 
 def resource_type_of(resource_id: str) -> ResourceType | None:
-    """The kind an id says by itself (`i-`, `vol-`, `eipalloc-`, an RDS DB ARN); None when it does not."""
-    for kind, prefix in (("instance", "i-"), ("volume", "vol-"), ("address", "eipalloc-")):
-        if resource_id.startswith(prefix):
-            return kind  # type: ignore[return-value]
-    if _RDS_ARN.match(resource_id):
+    """The kind an id says by itself (a whole `i-…`, `vol-…`, `eipalloc-…` id, an RDS DB ARN); None when it does not
+    (an RDS identifier such as `vol-data` names a database only with `resource_type`)."""
+    for kind in ("instance", "volume", "address"):
+        if _ID_PATTERNS[kind].fullmatch(resource_id):
+            return kind
+    if _RDS_ARN.fullmatch(resource_id):
         return "db_instance"
     return None
 
 
 def normal_resource_id(resource_id: str, resource_type: str) -> str:
-    """An RDS ARN becomes its DB identifier (what the RDS API takes); other ids are kept."""
-    found = _RDS_ARN.match(resource_id)
-    return found.group("name") if found and resource_type == "db_instance" else resource_id
+    """An RDS ARN becomes its DB identifier, lower-case as RDS stores it (what the RDS API takes); others are kept."""
+    if resource_type != "db_instance":
+        return resource_id
+    found = _RDS_ARN.fullmatch(resource_id)
+    return (found.group("name") if found else resource_id).lower()
 
 
 def thread_id_for(alert_id: str) -> str:
@@ -162,9 +171,15 @@ class Alert(_Strict):
         elif said is not None and said != given_type:
             raise ValueError(f"resource_type {given_type!r} does not match the id {resource_id[:80]!r} ({said})")
         if isinstance(given_type, str) and given_type in _ID_PATTERNS:
+            arn = _RDS_ARN.fullmatch(resource_id) if given_type == "db_instance" else None
+            if arn is not None:  # the ARN names its region: act there, or refuse an alert that says another
+                region = data.get("region")
+                if region not in (None, arn.group("region")):
+                    raise ValueError(f"the ARN is in {arn.group('region')}, the alert says region {region!r}")
+                data["region"] = arn.group("region")
             resource_id = normal_resource_id(resource_id, given_type)
             # an instance id is checked by the instance_id field's own pattern (its error names the field)
-            if given_type != "instance" and not _ID_PATTERNS[given_type].match(resource_id):
+            if given_type != "instance" and not _ID_PATTERNS[given_type].fullmatch(resource_id):
                 raise ValueError(f"resource_id {resource_id[:80]!r} is not a valid {given_type} id")
             if given_type == "instance":
                 if instance_id is not None and instance_id != resource_id:
@@ -208,6 +223,7 @@ class Facts(_Strict):
     availability_zone: str | None = None
     volume_type: str | None = None
     size_gib: int | None = None
+    iops: int | None = None
     attached_to: tuple[str, ...] | None = None
     unused_days: float | None = None  # no I/O and no attachment for this long (a lower bound; None: unknown)
     modifying: bool | None = None  # a volume modification is under way (AWS allows one per 6 hours)
@@ -313,7 +329,13 @@ class Plan(_Strict):
 
     @property
     def digest(self) -> str:
-        return sha256_hex(canonical_json(self.model_dump(mode="json")))
+        """An instance plan is hashed under its fields' earlier names, without `resource_type`: a plan approved, or
+        ledgered, by an earlier version keeps its digest (and its approval and ledger keys)."""
+        data = self.model_dump(mode="json")
+        if self.resource_type == "instance":
+            del data["resource_type"]
+            data = {_LEGACY_NAMES.get(key, key): value for key, value in data.items()}
+        return sha256_hex(canonical_json(data))
 
     @property
     def irreversible(self) -> bool:
@@ -325,6 +347,7 @@ _PLAN_RENAMES = {
     "current_instance_type": "current_type",
     "target_instance_type": "target_type",
 }
+_LEGACY_NAMES = {new: old for old, new in _PLAN_RENAMES.items()}
 
 
 class PlanEdit(_Strict):

@@ -131,6 +131,7 @@ def test_any_line_is_an_alert_or_a_clear_invalid_alert(line: str) -> None:
         ({"resource_id": "eipalloc-0123abcd"}, "eipalloc-0123abcd", "address"),
         ({"resource_id": "arn:aws:rds:us-east-1:123456789012:db:dev-pg"}, "dev-pg", "db_instance"),
         ({"resource_id": "dev-pg", "resource_type": "db_instance"}, "dev-pg", "db_instance"),
+        ({"resource_id": "Vol-Data", "resource_type": "db_instance"}, "vol-data", "db_instance"),  # an RDS name
         ({"resource_id": "i-0123456789abcdef0"}, "i-0123456789abcdef0", "instance"),
         ({"instance_id": "i-0123abcd"}, "i-0123abcd", "instance"),
     ],
@@ -148,7 +149,13 @@ def test_an_alert_names_its_resource_by_id_and_kind(
     [
         ({"resource_id": "dev-pg"}, "resource_type is needed"),
         ({"resource_id": "vol-0123abcd", "resource_type": "address"}, "does not match the id"),
-        ({"resource_id": "vol-xyz"}, "is not a valid volume id"),
+        ({"resource_id": "vol-xyz"}, "resource_type is needed"),
+        ({"resource_id": "vol-xyz", "resource_type": "volume"}, "is not a valid volume id"),
+        ({"resource_id": "vol-12345678\n", "resource_type": "volume"}, "is not a valid volume id"),
+        (
+            {"resource_id": "arn:aws:rds:eu-west-1:123456789012:db:reports", "region": "us-east-1"},
+            "the ARN is in eu-west-1",
+        ),
         ({"resource_id": "vol-0123abcd", "instance_id": "i-0123abcd"}, "instance_id given for a volume"),
         ({"resource_id": "i-0123abcd", "instance_id": "i-0123abce"}, "name different instances"),
         ({"resource_id": "bad--name", "resource_type": "db_instance"}, "is not a valid db_instance id"),

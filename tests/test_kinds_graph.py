@@ -16,7 +16,7 @@ import pytest
 from costguard.errors import UndoRefused
 from costguard.state import Alert, ReviewResponse
 from costguard.tools.cloud import IDEMPOTENCY_TAG
-from tests.conftest import APPROVER, Harness, client_like, create_database, launch
+from tests.conftest import APPROVER, Harness, client_like, create_database, launch, state_of
 
 HarnessFactory = Callable[..., Harness]
 ZONE = "us-east-1a"
@@ -131,18 +131,29 @@ def test_a_recently_detached_volume_waits_for_the_policy_age(make_harness: Harne
 
 
 def test_a_gp2_volume_becomes_gp3_autonomously_and_undo_changes_it_back(make_harness: HarnessFactory, ec2: Any) -> None:
-    vid = volume(ec2, size=200, kind="gp2", tags={"env": "dev"})
+    vid = volume(ec2, size=100, kind="gp2", tags={"env": "dev"})
     h = make_harness([kind_decision(vid, "resize")], phase="autonomous")
     later(h)
     done = h.guard.process_alert(Alert(alert_id="v-4", resource_id=vid))
     assert done.status == "executed", done.reason
-    assert done.savings_usd_per_month == 4.0  # 200 GiB x ($0.10 - $0.08)
+    assert done.savings_usd_per_month == 2.0  # 100 GiB x ($0.10 - $0.08); gp3's baseline is as fast at this size
     assert volume_state(ec2, vid)["VolumeType"] == "gp3"  # type: ignore[index]
+    assert volume_state(ec2, vid)["Iops"] == 3000  # type: ignore[index]
     assert done.snapshot_ids == ()  # a type change is reversible: no snapshot first
     plan = h.guard.snapshot(done.thread_id).values["plan"]
     assert (plan.current_type, plan.target_type) == ("gp2", "gp3")
     undone = h.guard.undo(done.thread_id, APPROVER)
     assert undone.status == "rolled_back"
+    assert volume_state(ec2, vid)["VolumeType"] == "gp2"  # type: ignore[index]
+
+
+def test_a_gp2_volume_whose_matching_gp3_costs_more_is_not_changed(make_harness: HarnessFactory, ec2: Any) -> None:
+    """200 GiB of gp2 bursts to 250 MiB/s: gp3 as fast costs 125 MiB/s x $0.04 more, more than the $4 it saves."""
+    vid = volume(ec2, size=200, kind="gp2", tags={"env": "dev"})
+    h = make_harness([kind_decision(vid, "resize")], phase="autonomous")
+    outcome = h.guard.process_alert(Alert(alert_id="v-8", resource_id=vid))
+    assert outcome.status == "rejected"
+    assert "gp3_not_cheaper" in outcome.rules
     assert volume_state(ec2, vid)["VolumeType"] == "gp2"  # type: ignore[index]
 
 
@@ -343,3 +354,107 @@ def test_the_model_is_offered_only_the_actions_the_facts_leave_open() -> None:
     assert offered(resource_id="i-0123abcd") is None  # an instance keeps the public contract's schema
     alert = Alert(alert_id="x", resource_id="vol-0123abcd")
     assert decision_schema(alert, ("resize",))["properties"]["action"]["enum"] == ["resize", "monitor", "investigate"]
+
+
+def test_an_instance_plan_keeps_the_digest_an_earlier_version_gave_it() -> None:
+    """Old checkpoints hold plans under the earlier field names: loaded, they hash as before (approvals, ledgers)."""
+    from costguard.state import Plan, canonical_json, sha256_hex
+
+    old = {
+        "alert_id": "a",
+        "thread_id": "alert:a",
+        "instance_id": "i-0123456789abcdef0",
+        "region": "us-east-1",
+        "action": "resize",
+        "current_instance_type": "m5.2xlarge",
+        "target_instance_type": "m5.large",
+        "savings_usd_per_month": 210.24,
+        "requires_approval": True,
+        "approval_reasons": ["savings_over_threshold"],
+        "phase": "reversible",
+        "policy_hash": "0123456789abcdef",
+        "created_at": "2026-12-01T00:00:00Z",
+        "expires_at": "2026-12-04T00:00:00Z",
+    }
+    plan = Plan.model_validate(old)
+    assert (plan.resource_id, plan.current_type, plan.target_type) == ("i-0123456789abcdef0", "m5.2xlarge", "m5.large")
+    dumped = plan.model_dump(mode="json")
+    legacy = {
+        {
+            "resource_id": "instance_id",
+            "current_type": "current_instance_type",
+            "target_type": "target_instance_type",
+        }.get(k, k): v
+        for k, v in dumped.items()
+        if k != "resource_type"
+    }
+    assert plan.digest == sha256_hex(canonical_json(legacy))
+    volume_plan = plan.model_copy(update={"resource_type": "volume"})
+    assert volume_plan.digest != plan.digest
+
+
+def test_undo_restores_a_deleted_volume_from_what_the_snapshot_step_kept(
+    make_harness: HarnessFactory, ec2: Any, cloud: Any
+) -> None:
+    """A kill between the delete and its confirmation: the re-run finds the volume gone and only says so; undo then
+    takes the zone, type and tags from the snapshot step's record."""
+    vid = volume(ec2, size=20, tags={"env": "dev", "Name": "kept"})
+    h = make_harness([kind_decision(vid, "delete")], phase="autonomous", irreversible_autonomous_max_usd_per_month=50)
+    later(h)
+    done = h.guard.process_alert(Alert(alert_id="v-9", resource_id=vid))
+    assert done.status == "executed", done.reason
+    plan = h.guard.snapshot(done.thread_id).values["plan"]
+    snapshot_step = next(e for e in h.store.ledger_rows(done.thread_id) if e.step == "snapshot")
+    assert snapshot_step.result is not None
+    acted = {**snapshot_step.result, "detail": f"reconciled: {vid} already deleted"}  # what a re-run records
+    kind = cloud.kind("volume")
+    restored = kind.undo(plan, kind.describe(vid, "us-east-1"), acted, f"undo-{vid}", was_running=False)
+    assert "restored" in restored
+    made = ec2.describe_volumes(Filters=[{"Name": "tag:costguard:restored-from", "Values": [vid]}])["Volumes"]
+    assert [v["AvailabilityZone"] for v in made] == [ZONE]
+    assert {"Key": "Name", "Value": "kept"} in made[0]["Tags"]
+
+
+def test_an_autonomous_plan_made_under_another_policy_does_not_run(make_harness: HarnessFactory, ec2: Any) -> None:
+    """A crash (or a wait for a resource) between validate and execute, and the policy changed meanwhile: the
+    plan's autonomous approval was the old policy's, so nothing is done."""
+    from langgraph.runtime import Runtime
+
+    from costguard.nodes.execute import execute
+    from costguard.state import Approval
+
+    iid = launch(ec2, "t3.small", {"env": "dev"})
+    h = make_harness([], phase="autonomous")
+    deps = h.guard.deps
+    facts = deps.cloud.describe(iid, "us-east-1")
+    from costguard.policy import make_plan
+
+    plan = make_plan(
+        alert=Alert(alert_id="p-1", instance_id=iid),
+        facts=facts,
+        action="shutdown",
+        target=None,
+        savings=15.18,
+        reasons=(),
+        thread_id="alert:p-1",
+        policy=deps.policy.model_copy(update={"busy_cpu_pct": 99.0}),  # made under another policy
+        now=h.clock(),
+    )
+    approval = Approval(digest=plan.digest, authorized_by="policy:autonomous", approved_at=h.clock(), mode="autonomous")
+    update = execute({"plan": plan, "approval": approval, "facts": facts}, Runtime(context=deps))
+    assert update["result"].status == "rejected"
+    assert update["result"].rules == ("policy_changed",)
+    assert state_of(ec2, iid) == "running"
+    same = make_plan(
+        alert=Alert(alert_id="p-2", instance_id=iid),
+        facts=facts,
+        action="shutdown",
+        target=None,
+        savings=15.18,
+        reasons=(),
+        thread_id="alert:p-2",
+        policy=deps.policy,
+        now=h.clock(),
+    )
+    ok = Approval(digest=same.digest, authorized_by="policy:autonomous", approved_at=h.clock(), mode="autonomous")
+    assert execute({"plan": same, "approval": ok, "facts": facts}, Runtime(context=deps))["result"].status == "executed"

@@ -46,6 +46,7 @@ def test_cli_workers_keep_input_order_and_act_once(tmp_path: Path, aws_env: str,
 
     run = costguard(*args, "--workers", "2", "--concurrency", "4", env=env)
     outcomes = json_lines(run.stdout)
+    assert outcomes, f"exit {run.returncode}: {run.stderr[-3000:]}"
     assert [o["alert_id"] for o in outcomes] == ["w-0", "w-1", "w-2", "bad", "w-3", "w-4", "w-5", "w-6", "crit"]
     assert [o["status"] for o in outcomes].count("executed") == 7
     assert outcomes[3]["status"] == "invalid_input"

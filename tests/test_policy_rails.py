@@ -72,6 +72,9 @@ class FakePriceBook:
     def ipv4_hourly(self) -> float | None:
         return 0.005
 
+    def gp3_extra_prices(self) -> tuple[float, float] | None:
+        return (0.005, 0.04)
+
     def db_hourly(self, db_class: str, engine: str) -> float | None:
         return {("db.t3.medium", "postgres"): 0.072, ("db.m5.large", "mysql"): 0.171}.get((db_class, engine))
 

@@ -56,7 +56,8 @@ def test_observe_finds_each_kind_of_waste_and_not_the_associated_address(
     assert costs[by_name["idle-eip"].resource_id] == 3.65
     assert costs["dev-reports-db"] == round(0.072 * 730, 2)
     assert all(a.alert_id.endswith(f"{now:%Y%m%d}") for a in alerts)
-    assert "as gp3 it would cost $10.00/month less" in next(a.summary for a in alerts if a.kind == GP2_KIND)
+    # 500 GiB: $10 of storage, less $5 for the 250 MiB/s gp2 gave it
+    assert "as gp3, as fast, it would cost $5.00/month less" in next(a.summary for a in alerts if a.kind == GP2_KIND)
     # a root volume of 8 GiB gp2 (every moto instance has one) is not worth an alert
     assert sum(a.kind == GP2_KIND for a in alerts) == 1
 

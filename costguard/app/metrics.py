@@ -22,6 +22,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector, CollectorRegistry
 
 from costguard.tools.store import Store, open_store
+from costguard.tools.store.agreements import votes_by_class
 from costguard.tools.telemetry import SqliteTelemetry
 
 HIGH_CONFIDENCE = 0.8
@@ -130,6 +131,8 @@ def _business(telemetry: SqliteTelemetry, store: Store, since: str) -> dict[str,
     reviews = telemetry.rows("reviews", since)
     latencies = [float(r["latency_s"]) for r in reviews]
     versions = Counter(o.get("agent_version") or "unknown" for o in outcomes)
+    votes = [v for per_class in votes_by_class(store).values() for v in per_class]
+    agreeing = sum(v == "agree" for v in votes)
     return {
         "alerts": len(threads),
         "statuses": dict(sorted(statuses.items())),
@@ -143,6 +146,9 @@ def _business(telemetry: SqliteTelemetry, store: Store, since: str) -> dict[str,
         "review_latency_p50_s": _quantile(latencies, 0.5),
         "review_latency_max_s": max(latencies) if latencies else None,
         "agent_versions": dict(versions),
+        # the evidence for autonomy (all time): reviews that approved the plan as proposed, of all votes incl. undos
+        "agreement_votes": len(votes),
+        "agreement_rate": round(agreeing / len(votes), 4) if votes else None,
     }
 
 
@@ -204,6 +210,11 @@ class MetricsCollector(Collector):
         share = GaugeMetricFamily("costguard_handled_without_human_ratio", "Share of alerts handled without a human")
         share.add_metric([], business["handled_without_human_share"] or 0.0)
         yield share
+        agreement = GaugeMetricFamily(
+            "costguard_agreement_ratio", "Share of review votes that approved the plan as proposed (undos disagree)"
+        )
+        agreement.add_metric([], business["agreement_rate"] or 0.0)
+        yield agreement
         review = GaugeMetricFamily("costguard_review_latency_seconds", "Review latency", labels=["quantile"])
         if business["review_latency_p50_s"] is not None:
             review.add_metric(["0.5"], business["review_latency_p50_s"])

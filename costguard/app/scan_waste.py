@@ -9,12 +9,17 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
+import structlog
+from pydantic import ValidationError
+
 from costguard.app.scan import name_tag
 from costguard.policy import Policy, hourly_price
-from costguard.state import Alert, Facts
+from costguard.policy.kinds import gp3_savings
+from costguard.state import Alert, Facts, validation_problems
 from costguard.tools.cloud import Ec2Cloud
 from costguard.tools.pricing import PriceList
 
+log = structlog.get_logger(__name__)
 UNATTACHED_KIND = "unattached_volume"
 GP2_KIND = "gp2_volume"
 ADDRESS_KIND = "idle_address"
@@ -46,15 +51,15 @@ def scan_waste(
     for vid in _volume_ids(cloud, region, "status", ["available"]):
         facts = volumes.describe(vid, region)
         if facts.exists and facts.state == "available":
-            alerts.append(_alert(facts, UNATTACHED_KIND, prices, policy, now, _volume_line(facts)))
+            _keep(alerts, _alert(facts, UNATTACHED_KIND, prices, policy, now, _volume_line(facts)))
     for vid in _volume_ids(cloud, region, "volume-type", ["gp2"]):
         facts = volumes.describe(vid, region)
         if not facts.exists or facts.state != "in-use" or facts.size_gib is None:
             continue  # an unattached gp2 volume has its own alert above
-        saves = _gp2_savings(facts, prices)
+        saves = gp3_savings(facts, prices)
         if saves is not None and saves >= min_gp2_savings_usd:
-            line = f"{_volume_line(facts)}; as gp3 it would cost ${saves:,.2f}/month less"
-            alerts.append(_alert(facts, GP2_KIND, prices, policy, now, line))
+            line = f"{_volume_line(facts)}; as gp3, as fast, it would cost ${saves:,.2f}/month less"
+            _keep(alerts, _alert(facts, GP2_KIND, prices, policy, now, line))
     addresses = cloud.kind("address")
     for address in cloud.ec2(region).describe_addresses().get("Addresses", []):
         if address.get("AssociationId") or "AllocationId" not in address:
@@ -62,7 +67,7 @@ def scan_waste(
         facts = addresses.describe(address["AllocationId"], region)
         if facts.exists and facts.association_id == "":
             line = f"Elastic IP {facts.public_ip} ({facts.resource_id}) in {region} is associated with nothing"
-            alerts.append(_alert(facts, ADDRESS_KIND, prices, policy, now, line))
+            _keep(alerts, _alert(facts, ADDRESS_KIND, prices, policy, now, line))
     databases = cloud.kind("db_instance")
     for page in cloud.rds(region).get_paginator("describe_db_instances").paginate():
         for db in page.get("DBInstances", []):
@@ -72,15 +77,13 @@ def scan_waste(
             busy_cpu = facts.cpu_avg_pct is not None and facts.cpu_avg_pct >= cpu_idle_threshold_pct
             used = facts.connections_max is not None and facts.connections_max > policy.idle_db_max_connections
             if facts.exists and not busy_cpu and not used:
-                alerts.append(_alert(facts, DATABASE_KIND, prices, policy, now, _db_line(facts)))
+                _keep(alerts, _alert(facts, DATABASE_KIND, prices, policy, now, _db_line(facts)))
     return alerts
 
 
-def _gp2_savings(facts: Facts, prices: PriceList) -> float | None:
-    gp2, gp3 = prices.volume_gb_month("gp2"), prices.volume_gb_month("gp3")
-    if gp2 is None or gp3 is None or facts.size_gib is None:
-        return None
-    return round((gp2 - gp3) * facts.size_gib, 2)
+def _keep(alerts: list[Alert], alert: Alert | None) -> None:
+    if alert is not None:
+        alerts.append(alert)
 
 
 def _volume_line(facts: Facts) -> str:
@@ -101,9 +104,19 @@ def _db_line(facts: Facts) -> str:
     )
 
 
-def _alert(facts: Facts, kind: str, prices: PriceList, policy: Policy, now: datetime, summary: str) -> Alert:
+def _alert(facts: Facts, kind: str, prices: PriceList, policy: Policy, now: datetime, summary: str) -> Alert | None:
     hourly = hourly_price(prices, facts, policy)
     day = now.astimezone(UTC) if now.tzinfo is not None else now
+    try:
+        return _make_alert(facts, kind, hourly, policy, now, day, summary)
+    except ValidationError as exc:  # an id costguard cannot name: skipped, said, the scan goes on
+        log.warning("scan_skipped_resource", resource_id=facts.resource_id[:100], error=validation_problems(exc))
+        return None
+
+
+def _make_alert(
+    facts: Facts, kind: str, hourly: float | None, policy: Policy, now: datetime, day: datetime, summary: str
+) -> Alert:
     return Alert(
         alert_id=f"{_PREFIX[kind]}-{facts.resource_id}-{day:%Y%m%d}",
         resource_id=facts.resource_id,

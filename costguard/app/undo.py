@@ -15,8 +15,10 @@ from typing import Any
 from costguard.context import Deps
 from costguard.errors import ReviewError
 from costguard.nodes import outcome as outcomes
+from costguard.policy import autonomy_class
 from costguard.state import Outcome, Plan
 from costguard.tools.store import AuditRecord, base_step, generation_step, idempotency_key
+from costguard.tools.store.agreements import record_vote
 from costguard.tools.store.once import LedgerStep, run_once
 from costguard.tools.store.sqlite import ACTIONS, Store
 
@@ -40,7 +42,8 @@ def undo_plan(deps: Deps, plan: Plan, executed: Outcome, reviewer: str, *, was_r
         deps.store.audit(_audit(plan, reviewer, "undo_refused", "refused", "reviewer_not_allowed"))
         raise ReviewError(f"{reviewer!r} is not on the policy's approvers list")
     # the generation being undone: confirmed undos so far (an unconfirmed one is retried under its key)
-    name = generation_step("undo", deps.store.undo_generation(plan.thread_id, plan.digest))
+    generation = deps.store.undo_generation(plan.thread_id, plan.digest)
+    name = generation_step("undo", generation)
     step = LedgerStep(
         key=idempotency_key(plan.thread_id, plan.digest, name),
         thread_id=plan.thread_id,
@@ -58,6 +61,16 @@ def undo_plan(deps: Deps, plan: Plan, executed: Outcome, reviewer: str, *, was_r
 
     intent = _audit(plan, reviewer, "undo_intent", "intent", f"undo {plan.action}")
     result = run_once(deps.store, step, intent=intent, effect=effect)
+    # an undo is a disagreement after the fact: it counts against the plan's class (and revokes its autonomy)
+    record_vote(
+        deps.store,
+        thread_id=plan.thread_id,
+        digest=plan.digest,
+        plan_class=autonomy_class(plan, deps.policy),
+        vote="undo",
+        reviewer=reviewer,
+        generation=generation,
+    )
     return outcomes.rolled_back(executed, reviewer, str(result.get("detail", "already undone")))
 
 

@@ -27,11 +27,21 @@ from costguard.settings import Settings
 # --- observe, demo, llm ------------------------------------------------------------------
 
 
-def _until_stopped() -> None:
-    """Wait for Ctrl-C or SIGTERM (a script's `kill`: SIGINT is ignored by its background jobs), then return,
-    so the server's context manager stops it and cleans up."""
+def _stop_on_sigterm() -> threading.Event:
+    """From now on, SIGTERM (a script's `kill`: SIGINT is ignored by its background jobs) asks for a stop, as
+    Ctrl-C does; installed before a server starts, so a stop during its start-up cleans up too."""
     stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+
+    def on_term(*_: object) -> None:
+        stop.set()
+        raise KeyboardInterrupt  # out of a start-up in progress; the context manager cleans up
+
+    signal.signal(signal.SIGTERM, on_term)
+    return stop
+
+
+def _until_stopped(stop: threading.Event) -> None:
+    """Wait for Ctrl-C or SIGTERM, then return, so the server's context manager stops it and cleans up."""
     with contextlib.suppress(KeyboardInterrupt):
         while not stop.wait(0.5):
             pass
@@ -88,7 +98,8 @@ def emulator(
     from costguard.sandbox.routes import create_alert_routes
     from costguard.sandbox.waste import seed_waste
 
-    with MotoServer(port=port) as server:
+    stop = _stop_on_sigterm()
+    with contextlib.suppress(KeyboardInterrupt), MotoServer(port=port) as server:
         if seed:
             session = boto3.Session(aws_access_key_id="demo", aws_secret_access_key="demo", region_name="us-east-1")  # noqa: S106
             fleet = seed_fleet(session, endpoint_url=server.url)
@@ -109,7 +120,7 @@ def emulator(
             f"export AWS_ENDPOINT_URL={server.url} AWS_ACCESS_KEY_ID=demo AWS_SECRET_ACCESS_KEY=demo "
             "AWS_DEFAULT_REGION=us-east-1   # Ctrl-C stops the emulator"
         )
-        _until_stopped()
+        _until_stopped(stop)
 
 
 @app.command()
@@ -123,12 +134,13 @@ def postgres(
     COSTGUARD_DB at its own managed PostgreSQL instead."""
     from costguard.sandbox.postgres import PostgresServer
 
-    with PostgresServer(port=port, database=database) as server:
+    stop = _stop_on_sigterm()
+    with contextlib.suppress(KeyboardInterrupt), PostgresServer(port=port, database=database) as server:
         out.print(
             f"PostgreSQL on 127.0.0.1:{server.port}, database {server.database}, data in {server.root}", soft_wrap=True
         )
         err.print(f"export COSTGUARD_DB={server.url}   # Ctrl-C stops the server and deletes its data", soft_wrap=True)
-        _until_stopped()
+        _until_stopped(stop)
 
 
 @llm_app.command("serve")

@@ -1,4 +1,4 @@
-"""What was recorded: metrics (tables, JSON, Prometheus) and the audit trail."""
+"""What was recorded: metrics (tables, JSON, Prometheus), the audit trail, the evidence for autonomy."""
 
 from __future__ import annotations
 
@@ -12,12 +12,15 @@ from costguard.cli.base import (
     EXIT_PARTIAL,
     DbOpt,
     JsonOpt,
+    PolicyOpt,
+    app,
     audit_app,
     emit_json,
     err,
     fail,
     metrics_app,
     out,
+    policy_for,
     settings_for,
 )
 from costguard.tools.store import open_store
@@ -160,3 +163,54 @@ def audit_verify(db: DbOpt = None, as_json: JsonOpt = False) -> None:
         err.print(f"[bold red]audit chain broken[/] at record {report.first_bad_seq}: {report.problem}")
     if not report.ok:
         raise typer.Exit(EXIT_PARTIAL)
+
+
+# --- autonomy ------------------------------------------------------------------------------
+
+
+@app.command()
+def autonomy(db: DbOpt = None, policy: PolicyOpt = None, as_json: JsonOpt = False) -> None:
+    """Per class of plans (kind, action, savings band): reviews, agreement, undos, whether autonomy is earned."""
+    from costguard.policy import standing
+    from costguard.tools.store.agreements import votes_by_class
+
+    settings = settings_for(db)
+    rule = policy_for(settings, policy, None).autonomy
+    rows = [standing(cls, votes, rule) for cls, votes in sorted(votes_by_class(open_store(settings.db)).items())]
+    if as_json:
+        emit_json(
+            {
+                "required": rule.required,
+                "min_reviews": rule.min_reviews,
+                "min_agreement_lower_bound": rule.min_agreement_lower_bound,
+                "classes": [
+                    {
+                        "class": r.plan_class,
+                        "reviews": r.reviews,
+                        "agreeing": r.agreeing,
+                        "agreement_rate": round(r.agreement_rate, 4),
+                        "agreement_lower_bound_95": round(r.lower_bound, 4),
+                        "undos": r.undos,
+                        "agreeing_since_last_disagreement": r.streak,
+                        "standing": r.standing,
+                        "more_agreeing_reviews_needed": r.more_needed,
+                    }
+                    for r in rows
+                ],
+            }
+        )
+        return
+    needs = (
+        f"≥ {rule.min_reviews} agreeing reviews in a row and a 95 % lower bound ≥ {rule.min_agreement_lower_bound:g}"
+    )
+    table = Table(title=f"autonomy by class ({'required' if rule.required else 'not required'}: {needs})")
+    for col in ("class", "reviews", "agree", "lower bound", "undos", "standing"):
+        table.add_column(col, overflow="fold")
+    for r in rows:
+        verdict = "earned" if r.standing == "earned" else r.standing.replace("_", " ")
+        if r.standing != "earned":
+            verdict += f" ({r.more_needed} more agreeing review(s) needed)"
+        table.add_row(
+            r.plan_class, str(r.reviews), f"{r.agreement_rate:.0%}", f"{r.lower_bound:.3f}", str(r.undos), verdict
+        )
+    out.print(table)

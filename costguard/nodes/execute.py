@@ -91,8 +91,15 @@ def _execute_locked(state: CostState, deps: Deps, plan: Plan) -> dict[str, Any]:
     if deps.store.ledger_get(act_step.key) is None:
         # nothing was done yet: another thread may have handled the resource; else the rails decide on fresh facts
         other = deps.store.acted_on(plan.resource_id, except_thread=plan.thread_id)
-        if other is not None:
+        if other is not None and not _stopped_then_restarted(plan, fresh):
             return _already_handled(deps, plan, approval, other)
+        if approval is not None and approval.mode == "autonomous" and plan.policy_hash != deps.policy.digest:
+            # made alone under another policy (a crash or a wait between validate and execute): not under this one
+            reason = f"the policy changed since this plan was allowed to run alone ({plan.policy_hash}); nothing done"
+            deps.store.audit(
+                _audit(plan, approval, "execution_skipped", "policy_changed", reason, key=f"policy:{plan.thread_id}")
+            )
+            return {"result": Result(status="rejected", reason=reason, rules=("policy_changed",))}
         refusals = recheck_at_execution(plan, fresh, deps.prices, deps.policy)
         if refusals:
             return _critical(deps, plan, approval, RailTrippedAtExecution(plan.resource_id, refusals), refusals)
@@ -128,6 +135,11 @@ def _execute_locked(state: CostState, deps: Deps, plan: Plan) -> dict[str, Any]:
     }
 
 
+def _stopped_then_restarted(plan: Plan, fresh: Facts) -> bool:
+    """RDS starts a stopped database again after 7 days: an earlier stop of it no longer holds once it runs."""
+    return plan.resource_type == "db_instance" and plan.action == "shutdown" and fresh.state == "available"
+
+
 def _already_handled(deps: Deps, plan: Plan, approval: Approval | None, other: LedgerEntry) -> dict[str, Any]:
     """Another thread acted on this resource (and nobody undid it): say so; never a second snapshot or action."""
     reason = f"{plan.resource_id} was already handled by {other.thread_id} ({other.step}); nothing done again"
@@ -150,7 +162,11 @@ def _snapshot_once(
     def effect() -> tuple[dict[str, Any], AuditRecord]:
         # the snapshot call itself skips volumes that already carry a snapshot with this key
         _, ids = kind.snapshot(fresh, step.key, dry_run=False)
-        return {"snapshot_ids": ids}, _audit(plan, approval, "snapshot_created", "done", ", ".join(ids))
+        # the resource as it was, kept with its snapshots: an undo after a re-run (the resource gone) needs it
+        before = fresh.model_dump(mode="json", include=_BEFORE, exclude_none=True)
+        return {"snapshot_ids": ids, "before": before}, _audit(
+            plan, approval, "snapshot_created", "done", ", ".join(ids)
+        )
 
     intent = _audit(plan, approval, "snapshot_intent", "intent", f"volumes {', '.join(fresh.volume_ids)}")
     return list(run_once(deps.store, step, intent=intent, effect=effect).get("snapshot_ids", []))
@@ -177,6 +193,9 @@ def _act_once(
     before = f"after snapshots {', '.join(snapshots)}" if snapshots else f"{plan.action} {plan.resource_id}"
     intent = _audit(plan, approval, f"{plan.action}_intent", "intent", before)
     return run_once(deps.store, step, intent=intent, effect=effect)
+
+
+_BEFORE = {"availability_zone", "volume_type", "size_gib", "iops", "tags", "instance_type"}
 
 
 def _verb(plan: Plan) -> str:

@@ -17,7 +17,7 @@ from costguard.context import Deps
 from costguard.errors import InternalError
 from costguard.nodes import story
 from costguard.nodes.review_answer import Caller, Refused, read_answer
-from costguard.policy import apply_edit, review_refusal
+from costguard.policy import apply_edit, autonomy_class, review_refusal
 from costguard.state import (
     Approval,
     CostState,
@@ -28,6 +28,7 @@ from costguard.state import (
     sha256_hex,
 )
 from costguard.tools.store import AuditRecord
+from costguard.tools.store.agreements import record_vote
 from costguard.tools.telemetry import ReviewRecord
 
 ACTION_NAME = "execute_plan"
@@ -152,6 +153,7 @@ def human_review(state: CostState, runtime: Runtime[Deps]) -> dict[str, Any]:
     if response.decision == "reject":
         reason = f"rejected by {response.reviewer}{note}"
         audit("review_rejected", "rejected", response.reviewer, reason)
+        _vote(deps, plan, "reject", response.reviewer)
         return {
             "review": ReviewResult(status="rejected", reviewer=response.reviewer, reason=reason),
             "result": Result(status="review_rejected", reason=reason, rules=("reviewer_rejected",)),
@@ -189,6 +191,7 @@ def human_review(state: CostState, runtime: Runtime[Deps]) -> dict[str, Any]:
                 response.reviewer,
                 f"edited to {edited.action} (digest {edited.digest}){note}",
             )
+            _vote(deps, plan, "edit", response.reviewer)
             return {
                 "plan": edited,
                 "approval": Approval(
@@ -202,6 +205,7 @@ def human_review(state: CostState, runtime: Runtime[Deps]) -> dict[str, Any]:
                 ],
             }
     audit("review_approved", "approved", response.reviewer, f"approved{note}")
+    _vote(deps, plan, "agree", response.reviewer)
     return {
         "approval": Approval(digest=digest, authorized_by=response.reviewer, approved_at=now, mode="human"),
         "review": ReviewResult(
@@ -209,6 +213,14 @@ def human_review(state: CostState, runtime: Runtime[Deps]) -> dict[str, Any]:
         ),
         "messages": [story.answer_message(response.reviewer, "Approved", response.note)],
     }
+
+
+def _vote(deps: Deps, plan: Plan, vote: str, reviewer: str) -> None:
+    """The review as evidence for the plan's class (policy/autonomy.py): once per plan, however often this re-runs."""
+    plan_class = autonomy_class(plan, deps.policy)
+    record_vote(
+        deps.store, thread_id=plan.thread_id, digest=plan.digest, plan_class=plan_class, vote=vote, reviewer=reviewer
+    )
 
 
 REFUSAL_WORDS = {

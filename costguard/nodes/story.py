@@ -22,6 +22,7 @@ WHY = {
     "instance_busy": "it is busy",
     "production_instance": "it is tagged production",
     "irreversible_action": "it cannot be undone",
+    "autonomy_not_earned": "plans of this kind have not earned autonomy yet (costguard autonomy)",
 }
 
 

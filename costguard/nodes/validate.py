@@ -9,9 +9,10 @@ from langgraph.runtime import Runtime
 from costguard.context import Deps
 from costguard.nodes import story
 from costguard.nodes.common import current_thread_id
-from costguard.policy import evaluate
+from costguard.policy import evaluate, standing
 from costguard.state import Approval, CostState, Facts, Plan, Result, unusable_decision
 from costguard.tools.notify import review_link
+from costguard.tools.store.agreements import votes_by_class
 
 
 def validate(state: CostState, runtime: Runtime[Deps]) -> dict[str, Any]:
@@ -31,6 +32,7 @@ def validate(state: CostState, runtime: Runtime[Deps]) -> dict[str, Any]:
         prices=deps.prices,
         policy=deps.policy,
         now=now,
+        earned=earned_classes(deps) if deps.policy.autonomy.required else None,
     )
     verdict, plan = evaluation.verdict, evaluation.plan
     update: dict[str, Any] = {
@@ -49,6 +51,14 @@ def validate(state: CostState, runtime: Runtime[Deps]) -> dict[str, Any]:
             digest=plan.digest, authorized_by="policy:autonomous", approved_at=now, mode="autonomous"
         )
     return update
+
+
+def earned_classes(deps: Deps) -> frozenset[str]:
+    """The plan classes whose reviews have earned them autonomy (read from the agreement records)."""
+    rule = deps.policy.autonomy
+    return frozenset(
+        cls for cls, votes in votes_by_class(deps.store).items() if standing(cls, votes, rule).standing == "earned"
+    )
 
 
 def _tell_reviewers(deps: Deps, plan: Plan) -> None:

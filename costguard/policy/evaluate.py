@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from costguard.errors import InternalError
+from costguard.policy.autonomy import plan_class
 from costguard.policy.model import Policy
 from costguard.policy.protection import is_production
 from costguard.policy.rails import PriceBook, approval_reasons, check_action, target_for
@@ -29,8 +30,11 @@ def evaluate(
     prices: PriceBook,
     policy: Policy,
     now: datetime,
+    earned: frozenset[str] | None = None,
 ) -> Evaluation:
-    """Turn a model's decision into a verdict (and a plan when something may be done)."""
+    """Turn a model's decision into a verdict (and a plan when something may be done).
+
+    `earned`: the plan classes that have earned autonomy (policy/autonomy.py); None: no evidence, none has."""
     action = decision.action
     low_confidence = decision.confidence < policy.confidence_threshold
     rounds_left = investigation_rounds < policy.max_investigation_rounds
@@ -100,6 +104,8 @@ def evaluate(
         busy=_busy(facts, policy),
         production=facts.tags is not None and is_production(facts.tags, policy),
         irreversible=action in IRREVERSIBLE_ACTIONS,
+        autonomy_earned=earned is not None
+        and plan_class(facts.resource_type, action, rails.savings_usd_per_month, policy.autonomy) in earned,
     )
     plan = make_plan(
         alert=alert,

@@ -9,7 +9,7 @@ from typing import Protocol
 
 from costguard.policy.model import Policy
 from costguard.policy.protection import is_critical, is_production
-from costguard.state import KIND_ACTIONS, Facts
+from costguard.state import KIND_ACTIONS, Facts, gp3_matching_gp2
 
 GP3 = "gp3"
 
@@ -20,6 +20,8 @@ class KindPrices(Protocol):
     def hourly(self, instance_type: str, region: str) -> float | None: ...
 
     def volume_gb_month(self, volume_type: str) -> float | None: ...
+
+    def gp3_extra_prices(self) -> tuple[float, float] | None: ...
 
     def db_hourly(self, db_class: str, engine: str) -> float | None: ...
 
@@ -75,12 +77,21 @@ def _volume(action: str, facts: Facts, prices: KindPrices, policy: Policy) -> tu
         refusals.append("volume_modification_in_progress" if facts.modifying else "modification_state_unknown")
     if facts.state not in ("available", "in-use"):
         refusals.append("volume_state_not_actionable")
-    now_price = prices.volume_gb_month(facts.volume_type or "")
-    gp3 = prices.volume_gb_month(GP3)
-    savings = None
-    if now_price is not None and gp3 is not None and facts.size_gib is not None and now_price > gp3:
-        savings = round((now_price - gp3) * facts.size_gib, 2)
+    savings = gp3_savings(facts, prices)
+    if savings is not None and savings <= 0:
+        refusals.append("gp3_not_cheaper")  # a big volume's matching IOPS and throughput can cost more
     return refusals, savings
+
+
+def gp3_savings(facts: Facts, prices: KindPrices) -> float | None:
+    """What gp2 -> gp3 saves a month with the IOPS and throughput that keep it as fast (state.gp3_matching_gp2)."""
+    now_price, gp3, extras = prices.volume_gb_month(facts.volume_type or ""), prices.volume_gb_month(GP3), None
+    extras = prices.gp3_extra_prices()
+    if now_price is None or gp3 is None or extras is None or facts.size_gib is None:
+        return None
+    iops, throughput = gp3_matching_gp2(facts.size_gib)
+    added = (iops - 3_000) * extras[0] + (throughput - 125) * extras[1]
+    return round((now_price - gp3) * facts.size_gib - added, 2)
 
 
 def _address(facts: Facts, prices: KindPrices, policy: Policy) -> tuple[list[str], float | None]:

@@ -8,6 +8,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from costguard.errors import PolicyError
+from costguard.policy.autonomy import AutonomyPolicy
 from costguard.state import Phase, canonical_json, sha256_hex, validation_problems
 
 
@@ -32,6 +33,8 @@ class Policy(BaseModel):
     # irreversible actions (delete, release) need a person in every phase; above 0, an autonomous-phase plan
     # saving at most this much a month may run without one
     irreversible_autonomous_max_usd_per_month: float = Field(default=0.0, ge=0, le=1e9)
+    # autonomy earned by evidence (policy/autonomy.py): the [autonomy] table
+    autonomy: AutonomyPolicy = Field(default_factory=AutonomyPolicy)
     critical_words: tuple[str, ...] = Field(default=("critical",), min_length=1)
     production_words: tuple[str, ...] = ("prod", "production", "prd", "live")
     environment_keys: tuple[str, ...] = (

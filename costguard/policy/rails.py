@@ -95,6 +95,7 @@ def approval_reasons(
     busy: bool = False,
     production: bool = False,
     irreversible: bool = False,
+    autonomy_earned: bool = True,
 ) -> tuple[str, ...]:
     """Why a person must approve (empty: the plan may run autonomously). A missing datum adds a reason."""
     reasons: list[str] = []
@@ -116,10 +117,13 @@ def approval_reasons(
         reasons.append("production_instance")
     if irreversible and not (
         policy.phase == "autonomous"
+        and policy.irreversible_autonomous_max_usd_per_month > 0
         and savings is not None
         and savings <= policy.irreversible_autonomous_max_usd_per_month
     ):
         reasons.append("irreversible_action")
+    if policy.phase == "autonomous" and policy.autonomy.required and not autonomy_earned:
+        reasons.append("autonomy_not_earned")
     return tuple(reasons)
 
 

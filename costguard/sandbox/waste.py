@@ -78,7 +78,7 @@ def seed_waste(
             500,
             "gp2",
             {"env": "prod", "role": "web"},
-            "500 GiB of gp2 under the busy web server: gp3 is as fast and ~20% cheaper ($10/month).",
+            "500 GiB of gp2 under the busy web server: gp3 at the same speed costs $5/month less.",
             "change to gp3 (reversible, under the threshold)",
         ),
     ):

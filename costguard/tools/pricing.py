@@ -20,6 +20,7 @@ class PriceList:
     regional: dict[str, dict[str, float]]
     ebs_gb_month: dict[str, float] = field(default_factory=dict)  # by volume type
     public_ipv4_hourly: float | None = None
+    gp3_extras: tuple[float, float] | None = None  # per provisioned IOPS-month and MiB/s-month above the baseline
     rds: dict[str, dict[str, float]] = field(default_factory=dict)  # DB class -> engine family -> hourly
 
     def hourly(self, instance_type: str, region: str) -> float | None:
@@ -34,6 +35,9 @@ class PriceList:
 
     def volume_gb_month(self, volume_type: str) -> float | None:
         return self.ebs_gb_month.get(volume_type)
+
+    def gp3_extra_prices(self) -> tuple[float, float] | None:
+        return self.gp3_extras
 
     def ipv4_hourly(self) -> float | None:
         """A public IPv4 address, associated or not (AWS charges both since February 2024)."""
@@ -55,13 +59,17 @@ def _parse(doc: Any) -> PriceList:
         }
         ebs = {name: float(price) for name, price in doc.get("ebs_gb_month", {}).items()}
         ipv4 = doc.get("public_ipv4_hourly_usd")
+        iops_price, throughput_price = doc.get("gp3_iops_month_usd"), doc.get("gp3_throughput_mibps_month_usd")
+        extras = (
+            None if iops_price is None or throughput_price is None else (float(iops_price), float(throughput_price))
+        )
         rds = {
             name: {engine: float(price) for engine, price in engines.items()}
             for name, engines in doc.get("rds_hourly", {}).items()
         }
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise PriceListError(f"malformed price list: {exc!r}") from exc
-    return PriceList(base, arch, regional, ebs, None if ipv4 is None else float(ipv4), rds)
+    return PriceList(base, arch, regional, ebs, None if ipv4 is None else float(ipv4), extras, rds)
 
 
 def load_price_list(path: Path | None = None) -> PriceList:

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from costguard.errors import CloudError, InternalError, RailTrippedAtExecution, ResourceNotFound, UndoRefused
-from costguard.state import Facts, Plan, ResourceType
+from costguard.state import Facts, Plan, ResourceType, gp3_matching_gp2
 from costguard.tools.cloud.base import IDEMPOTENCY_TAG, Effect, EffectResult
 from costguard.tools.cloud.errors import dry_run_call, mapped_errors, read_retry
 
@@ -89,6 +89,7 @@ class VolumeKind:
             state=volume.get("State"),
             tags={t["Key"]: t.get("Value", "") for t in volume.get("Tags", [])},
             availability_zone=volume.get("AvailabilityZone"),
+            iops=volume.get("Iops"),
             volume_type=volume.get("VolumeType"),
             size_gib=volume.get("Size"),
             attached_to=attached,
@@ -116,7 +117,21 @@ class VolumeKind:
         ]
 
     def snapshot(self, facts: Facts, key: str, *, dry_run: bool) -> tuple[EffectResult, list[str]]:
-        return self._cloud.snapshot(facts, key, dry_run=dry_run)
+        """The snapshot before a delete, waited for until `completed`: a failed one stops the delete (CloudError)."""
+        done, ids = self._cloud.snapshot(facts, key, dry_run=dry_run)
+        if dry_run or not ids:
+            return done, ids
+        ec2 = self._cloud.ec2(facts.region)
+
+        def completed() -> bool:
+            with mapped_errors(f"describe_snapshots {', '.join(ids)}"):
+                states = {s.get("State") for s in ec2.describe_snapshots(SnapshotIds=ids)["Snapshots"]}
+            if "error" in states:
+                raise CloudError(f"snapshot(s) {', '.join(ids)} of {facts.resource_id} failed: nothing deleted")
+            return states == {"completed"}
+
+        self._cloud.wait(f"snapshot(s) {', '.join(ids)}", completed)
+        return done, ids
 
     def act(self, plan: Plan, fresh: Facts, key: str, *, dry_run: bool, start_after: bool) -> Effect:
         ec2, vid = self._cloud.ec2(plan.region), plan.resource_id
@@ -125,8 +140,9 @@ class VolumeKind:
                 dry_run_call(lambda: ec2.delete_volume(VolumeId=vid, DryRun=True), f"delete_volume {vid}")
                 return Effect(f"DryRun delete of {vid} accepted")
             now = self._volume(vid, plan.region)
-            if now is None:
-                return Effect(f"reconciled: {vid} already deleted", _restore_facts(fresh))
+            if now is None or now.get("State") in ("deleting", "deleted"):
+                # a re-run after the delete: what undo needs was kept with the snapshot step (see execute)
+                return Effect(f"reconciled: {vid} already deleted")
             if any(a.get("State") in _ATTACHED for a in now.get("Attachments", [])):
                 raise RailTrippedAtExecution(vid, ("volume_attached",))
             with mapped_errors(f"delete_volume {vid}"):
@@ -135,18 +151,26 @@ class VolumeKind:
         if plan.action != "resize" or plan.target_type is None:
             raise InternalError(f"a volume plan cannot {plan.action}")
         target = plan.target_type
+        iops, throughput = gp3_matching_gp2(fresh.size_gib or 0)  # as fast as the gp2 volume was
         if dry_run:
             dry_run_call(
-                lambda: ec2.modify_volume(VolumeId=vid, VolumeType=target, DryRun=True),  # type: ignore[arg-type]
+                lambda: ec2.modify_volume(
+                    VolumeId=vid,
+                    VolumeType=target,  # type: ignore[arg-type]
+                    Iops=iops,
+                    Throughput=throughput,
+                    DryRun=True,
+                ),
                 f"modify_volume {vid}",
             )
             return Effect(f"DryRun change of {vid} to {target} accepted")
         if fresh.volume_type == target:
             return Effect(f"reconciled: {vid} already {target}", {"previous_type": plan.current_type})
         with mapped_errors(f"modify_volume {vid}"):
-            ec2.modify_volume(VolumeId=vid, VolumeType=target)  # type: ignore[arg-type]
+            ec2.modify_volume(VolumeId=vid, VolumeType=target, Iops=iops, Throughput=throughput)  # type: ignore[arg-type]
         return Effect(
-            f"changed {vid} {plan.current_type} -> {target} (AWS allows the next change in 6 hours)",
+            f"changed {vid} {plan.current_type} -> {target} at {iops} IOPS, {throughput} MiB/s "
+            "(AWS allows the next change in 6 hours)",
             {"previous_type": plan.current_type},
         )
 
@@ -161,6 +185,8 @@ class VolumeKind:
             raise UndoRefused(f"{vid} no longer exists")
         if fresh.volume_type == plan.current_type:
             return f"reconciled: {vid} already {plan.current_type}"
+        if fresh.volume_type != plan.target_type:
+            raise UndoRefused(f"{vid} is now {fresh.volume_type}, neither {plan.current_type} nor {plan.target_type}")
         if fresh.modifying:
             raise UndoRefused(f"{vid} is still being modified; AWS allows one change per 6 hours: try again later")
         try:
@@ -175,7 +201,8 @@ class VolumeKind:
     def _restore(self, plan: Plan, acted: Mapping[str, Any], key: str) -> str:
         """A new volume from the snapshot taken before the delete, in the same zone, of the same type, same tags."""
         snapshots = list(acted.get("snapshot_ids") or [])
-        zone = acted.get("availability_zone")
+        before = {**dict(acted.get("before") or {}), **{k: v for k, v in acted.items() if v is not None}}
+        zone = before.get("availability_zone")
         if not snapshots or not zone:
             raise UndoRefused(f"{plan.resource_id}: no snapshot or zone recorded; nothing to restore from")
         ec2 = self._cloud.ec2(plan.region)
@@ -183,14 +210,18 @@ class VolumeKind:
             done = ec2.describe_volumes(Filters=[{"Name": f"tag:{IDEMPOTENCY_TAG}", "Values": [key]}])
         if done.get("Volumes"):
             return f"reconciled: {plan.resource_id} already restored as {done['Volumes'][0]['VolumeId']}"
-        tags = [{"Key": k, "Value": v} for k, v in dict(acted.get("tags") or {}).items() if not k.startswith("aws:")]
+        kept = dict(before.get("tags") or {}).items()
+        tags = [{"Key": k, "Value": v} for k, v in kept if not k.startswith(("aws:", "costguard:"))]
         tags += [{"Key": IDEMPOTENCY_TAG, "Value": key}, {"Key": RESTORED_FROM_TAG, "Value": plan.resource_id}]
+        kind = str(before.get("volume_type") or "gp3")
+        extra: dict[str, Any] = {"Iops": int(before["iops"])} if kind in ("io1", "io2") and before.get("iops") else {}
         with mapped_errors(f"create_volume from {snapshots[0]}"):
             made = ec2.create_volume(
                 SnapshotId=snapshots[0],
                 AvailabilityZone=str(zone),
-                VolumeType=str(acted.get("volume_type") or "gp3"),  # type: ignore[arg-type]
+                VolumeType=kind,  # type: ignore[arg-type]
                 TagSpecifications=[{"ResourceType": "volume", "Tags": tags}],  # type: ignore[list-item,misc]
+                **extra,
             )
         return f"restored {plan.resource_id} from {snapshots[0]} as {made['VolumeId']} in {zone} (a new volume id)"
 
@@ -201,5 +232,6 @@ def _restore_facts(fresh: Facts) -> dict[str, Any]:
         "availability_zone": fresh.availability_zone,
         "volume_type": fresh.volume_type,
         "size_gib": fresh.size_gib,
+        "iops": fresh.iops,
         "tags": dict(fresh.tags or {}),
     }

@@ -81,6 +81,15 @@ CREATE TABLE IF NOT EXISTS cg_steps (
     error_class TEXT,
     confidence REAL
 );
+CREATE TABLE IF NOT EXISTS cg_agreements (
+    key TEXT PRIMARY KEY,
+    seq INTEGER NOT NULL,
+    at TEXT NOT NULL,
+    thread_id TEXT NOT NULL,
+    plan_class TEXT NOT NULL,
+    vote TEXT NOT NULL,
+    reviewer TEXT
+);
 CREATE TABLE IF NOT EXISTS cg_reviews (
     id INTEGER PRIMARY KEY,
     at TEXT NOT NULL,
@@ -172,6 +181,15 @@ CREATE TABLE IF NOT EXISTS cg_steps (
     duration_s DOUBLE PRECISION NOT NULL,
     error_class TEXT,
     confidence DOUBLE PRECISION
+);
+CREATE TABLE IF NOT EXISTS cg_agreements (
+    key TEXT PRIMARY KEY,
+    seq BIGINT NOT NULL,
+    at TEXT NOT NULL,
+    thread_id TEXT NOT NULL,
+    plan_class TEXT NOT NULL,
+    vote TEXT NOT NULL,
+    reviewer TEXT
 );
 CREATE TABLE IF NOT EXISTS cg_reviews (
     id BIGSERIAL PRIMARY KEY,
