@@ -2,7 +2,8 @@
 
 The scripted model answers by rule: it reads the alert's instance id from the real prompt
 (`costguard.nodes.analyze.build_messages`) and proposes what a careful operator would, unless the
-fault plan says this alert's first answer is a mistake.
+fault plan says this alert's first answer is a mistake. For another kind (an EBS volume of the
+compounding harness) it reads the alert's `resource_id` and answers with `parameters: {"resource_id"}`.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from typing import Any, Literal
 
 from langchain_core.messages import BaseMessage
 
-from bench.fakes import FakeCloud, Member
+from bench.fakes import FakeCloud, Member, VolumeMember
 from costguard.app.runner import CheckpointMode, CostGuard
 from costguard.app.wiring import build_deps
 from costguard.graph.builder import compile_graph
@@ -49,6 +50,31 @@ def prompt_instance(messages: Sequence[BaseMessage]) -> str:
     return match.group(1) if match else "i-00000000"
 
 
+def prompt_resource(messages: Sequence[BaseMessage]) -> str:
+    """The alert's resource id (any kind), from the prompt's data block; the instance id as before otherwise."""
+    text = str(messages[-1].content) if messages else ""
+    found = _DATA.search(text)
+    if found:
+        try:
+            alert = json.loads(found.group(1))["alert"]
+            if alert.get("resource_type", "instance") != "instance" and alert.get("resource_id"):
+                return str(alert["resource_id"])
+        except (ValueError, KeyError, TypeError, AttributeError):
+            pass
+    return prompt_instance(messages)
+
+
+def volume_decision(volume_id: str, action: str, confidence: float = 0.9) -> dict[str, Any]:
+    """A decision about a volume, as its schema has it (`resource_id`; a resize is always to gp3)."""
+    return {
+        "action": action,
+        "confidence": confidence,
+        "reasoning": f"bench: {action}",
+        "parameters": {"resource_id": volume_id},
+        "requires_approval": False,
+    }
+
+
 def decision(instance_id: str, action: str, target: str | None = None, confidence: float = 0.9) -> dict[str, Any]:
     return {
         "action": action,
@@ -59,8 +85,10 @@ def decision(instance_id: str, action: str, target: str | None = None, confidenc
     }
 
 
-def correct_answer(member: Member) -> dict[str, Any]:
-    """What a careful operator proposes for this instance."""
+def correct_answer(member: Member | VolumeMember) -> dict[str, Any]:
+    """What a careful operator proposes for this instance (or volume)."""
+    if isinstance(member, VolumeMember):
+        return volume_decision(member.volume.volume_id, member.truth)
     iid = member.instance.instance_id
     if member.truth == "resize":
         return decision(iid, "resize", member.resize_target)
@@ -78,14 +106,15 @@ class Mistake:
 class RuleModel:
     """The scripted model's rule: right answers, except each planned mistake, once, on the alert's first call."""
 
-    def __init__(self, members: Sequence[Member], mistakes: Mapping[str, Mistake] | None = None) -> None:
-        self.members = {m.instance.instance_id: m for m in members}
+    def __init__(self, members: Sequence[Member | VolumeMember], mistakes: Mapping[str, Mistake] | None = None) -> None:
+        self.members = {m.resource_id: m for m in members}
+        self.volumes = any(isinstance(m, VolumeMember) for m in members)
         self.mistakes = dict(mistakes or {})
         self.calls: Counter[str] = Counter()
         self._lock = threading.Lock()
 
     def __call__(self, messages: Sequence[BaseMessage]) -> Answer:
-        iid = prompt_instance(messages)
+        iid = prompt_resource(messages) if self.volumes else prompt_instance(messages)
         with self._lock:
             self.calls[iid] += 1
             mistake = self.mistakes.pop(iid, None)
@@ -130,13 +159,17 @@ def build_costguard(
     approvers: tuple[str, ...] = ("bench@example.com",),
     telemetry: bool = True,
     durability: CheckpointMode = "exit",
+    irreversible_max_usd: float = 0.0,
 ) -> Built:
-    """CostGuard as the CLI builds it (costguard.app.wiring), with the fake cloud and the scripted model."""
+    """CostGuard as the CLI builds it (costguard.app.wiring), with the fake cloud and the scripted model.
+
+    `irreversible_max_usd`: the policy's irreversible_autonomous_max_usd_per_month (0, the default: every
+    irreversible action, a volume's delete, waits for a person)."""
     store = Store(db)
     notifier = NullNotifier()
     deps = build_deps(
         Settings(COSTGUARD_DB=db),
-        Policy(phase=phase, approvers=approvers),
+        Policy(phase=phase, approvers=approvers, irreversible_autonomous_max_usd_per_month=irreversible_max_usd),
         model=model,
         cloud=cloud,
         store=store,

@@ -7,6 +7,10 @@ text that is not a tool call ends the alert (the model "answered").
 
 The model is scripted like costguard's: it does what a careful operator would, except where the
 fault plan injects a mistake (wrong action, wrong instance, garbage) on this alert.
+
+EBS volumes (`run_volume`): describe_volume, then for a delete create_snapshot, detach_volume when the
+volume is attached (EC2 refuses to delete an attached volume, and a model that means to delete it
+detaches it first: it read the attachment in the describe), delete_volume; for a resize modify_volume.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from bench.fakes import ACTOR, FakeCloud, Member
+from bench.fakes import ACTOR, FakeCloud, Member, VolumeMember
 from costguard.errors import CostguardError
 
 MAX_RETRIES = 2
@@ -52,6 +56,28 @@ def tool_calls(intent: Intent) -> list[dict[str, Any]]:
     return []
 
 
+@dataclass(frozen=True)
+class VolumeIntent:
+    """What the (scripted) model means to do for one volume alert."""
+
+    action: str  # delete | resize | monitor
+    volume_id: str
+    attached: bool  # as the describe showed it
+    target_type: str | None = None
+    garbage: str | None = None
+
+
+def volume_tool_calls(intent: VolumeIntent) -> list[dict[str, Any]]:
+    """The tool calls a model emits for a volume intent, in order (after a describe of the alert's volume)."""
+    vid = {"volume_id": intent.volume_id}
+    if intent.action == "delete":
+        detach = [{"tool": "detach_volume", "args": vid}] if intent.attached else []
+        return [{"tool": "create_snapshot", "args": vid}, *detach, {"tool": "delete_volume", "args": vid}]
+    if intent.action == "resize":
+        return [{"tool": "modify_volume", "args": {**vid, "volume_type": intent.target_type}}]
+    return []
+
+
 @dataclass
 class NaiveResult:
     alert_id: str
@@ -70,6 +96,10 @@ class NaiveAgent:
             "stop_instances": cloud.stop_instances,
             "start_instances": cloud.start_instances,
             "modify_instance_type": cloud.modify_instance_type,
+            "describe_volume": cloud.describe_volume,
+            "detach_volume": cloud.detach_volume,
+            "delete_volume": cloud.delete_volume,
+            "modify_volume": cloud.modify_volume,
         }
 
     def _call(self, text: str, transcript: list[str]) -> bool:
@@ -92,21 +122,29 @@ class NaiveAgent:
         raise _GaveUp(call["tool"])
 
     def run(self, member: Member, intent: Intent) -> NaiveResult:
-        token = ACTOR.set(member.alert.alert_id)
+        describe = {"tool": "describe_instance", "args": {"instance_id": member.instance.instance_id}}
+        calls = tool_calls(intent) if intent.garbage is None else []
+        return self._turns(member.alert.alert_id, [describe, *calls], intent.garbage)
+
+    def run_volume(self, member: VolumeMember, intent: VolumeIntent) -> NaiveResult:
+        describe = {"tool": "describe_volume", "args": {"volume_id": member.volume.volume_id}}
+        calls = volume_tool_calls(intent) if intent.garbage is None else []
+        return self._turns(member.alert.alert_id, [describe, *calls], intent.garbage)
+
+    def _turns(self, alert_id: str, calls: list[dict[str, Any]], garbage: str | None) -> NaiveResult:
+        token = ACTOR.set(alert_id)
         transcript: list[str] = []
         try:
-            turns = [json.dumps({"tool": "describe_instance", "args": {"instance_id": member.instance.instance_id}})]
-            if intent.garbage is not None:
-                turns.append(intent.garbage)
-            else:
-                turns += [json.dumps(call) for call in tool_calls(intent)]
+            turns = [json.dumps(call) for call in calls]
+            if garbage is not None:
+                turns.insert(1, garbage)  # after the describe
             for text in turns:
                 if not self._call(text, transcript):
-                    return NaiveResult(member.alert.alert_id, "answered", transcript)
-            return NaiveResult(member.alert.alert_id, "done", transcript)
+                    return NaiveResult(alert_id, "answered", transcript)
+            return NaiveResult(alert_id, "done", transcript)
         except _GaveUp as exc:
             transcript.append(f"gave up on {exc}")
-            return NaiveResult(member.alert.alert_id, "gave_up", transcript)
+            return NaiveResult(alert_id, "gave_up", transcript)
         finally:
             ACTOR.reset(token)
 
