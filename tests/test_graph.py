@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from langgraph.checkpoint.base import BaseCheckpointSaver
 
 from costguard.errors import ReviewError
 from costguard.graph.builder import build_graph
@@ -360,3 +361,38 @@ def test_model_down_fails_after_three_attempts_and_the_batch_goes_on(make_harnes
     assert "after 3 attempts" in outcomes[0].reason
     assert len(h.model.calls) == 4
     assert state_of(ec2, down) == "running"
+
+
+class _Killed(BaseException):
+    """Stands for SIGKILL: not an Exception, so nothing in costguard catches it."""
+
+
+def test_killed_between_the_last_writes_and_their_checkpoint_ends_indexed(
+    make_harness: HarnessFactory, ec2: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run killed after `report` ran (its writes saved) but before the step's checkpoint: the rerun applies the saved
+    writes without running `report` again, so the thread index must still end at the outcome, not at `running`."""
+    iid = launch(ec2, "t3.small", {"env": "dev"})
+    h = make_harness([decision(iid)], phase="autonomous", durability="sync")
+    saver = h.guard.graph.checkpointer
+    assert isinstance(saver, BaseCheckpointSaver)
+    put = saver.put
+
+    def put_then_die(config: Any, checkpoint: Any, metadata: Any, versions: Any) -> Any:
+        if "outcome" in checkpoint["channel_values"]:
+            raise _Killed
+        return put(config, checkpoint, metadata, versions)
+
+    monkeypatch.setattr(saver, "put", put_then_die)
+    with pytest.raises(_Killed):
+        h.guard.process_alert(alert(iid))
+    monkeypatch.setattr(saver, "put", put)
+    outcome = h.guard.process_alert(alert(iid))
+    assert outcome.status == "executed"
+    assert (h.store.thread(outcome.thread_id) or {}).get("status") == "executed"
+    assert h.guard.unfinished() == []
+    # killed after the final checkpoint, before the index was written: reporting the outcome mends it
+    h.store.set_thread(outcome.thread_id, outcome.alert_id, "running")
+    assert h.guard.process_alert(alert(iid)).status == "executed"
+    assert h.guard.unfinished() == []
+    assert len(snapshots_of(ec2, iid)) == 1

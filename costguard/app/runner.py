@@ -75,6 +75,10 @@ class CostGuard:
         finally:
             self.deps.telemetry.flush(thread_id)
         finished: Outcome | None = values.get("outcome") if INTERRUPT not in values else None
+        if finished is not None and alert is None:
+            # a resumed run may end without running `report` again (killed after its writes were saved, before
+            # their checkpoint): its record and audit were written then, but "running" above replaced the status
+            self.deps.store.set_thread(thread_id, alert_id, finished.status, finished)
         outcome = finished if finished is not None else self.outcome(thread_id, alert_id)
         log.info("alert_done", thread_id=thread_id, alert_id=alert_id, status=outcome.status, action=outcome.action)
         return outcome
@@ -123,6 +127,9 @@ class CostGuard:
         values = snap.values or {}
         if values.get("outcome") is not None and not snap.tasks:
             outcome: Outcome = values["outcome"]
+            row = self.deps.store.thread(thread_id)
+            if row is None or row["status"] != outcome.status:  # killed between the last checkpoint and the index
+                self.deps.store.set_thread(thread_id, outcome.alert_id, outcome.status, outcome)
             return outcome
         alert = values.get("alert")
         alert_id = alert.alert_id if alert is not None else (alert_id or "")
@@ -231,7 +238,8 @@ class CostGuard:
         executed: Outcome | None = values.get("outcome")
         if executed is None or snap.tasks:
             raise ReviewError(f"thread {thread_id!r} has not finished")
-        if executed.status == "rolled_back":
+        if executed.status == "rolled_back":  # undone before; its record again (a no-op unless killed before it)
+            outcomes.record(self.deps.store, executed, actor=f"reviewer:{reviewer}", authorized_by=reviewer)
             return executed
         plan: Plan | None = values.get("plan")
         if executed.status != "executed" or plan is None:
