@@ -27,7 +27,7 @@ from __future__ import annotations
 import random
 import threading
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
@@ -173,6 +173,16 @@ class FakeCloud:
         if resource_type != "instance":
             raise CloudError(f"the fake cloud has no {resource_type}s")
         return InstanceKind(self)
+
+    def retag(self, resource_id: str, region: str, *, add: Mapping[str, str], remove: Sequence[str] = ()) -> None:
+        """Tags on an instance or a volume (what EC2's CreateTags and DeleteTags do)."""
+        with self._lock:
+            found = self.instances.get(resource_id) or self.volumes.get(resource_id)
+            if found is None:
+                raise CloudError(f"{resource_id}: InvalidID.NotFound")
+            found.tags.update(add)
+            for key in remove:
+                found.tags.pop(key, None)
 
     def describe(self, instance_id: str, region: str) -> Facts:
         with self._lock:
@@ -554,6 +564,9 @@ class FakeVolumeKind:
         if earlier:
             return f"reconciled: {vid} already restored as {made}"
         return f"restored {vid} from {snapshots[0]} as {made} (a new volume id)"
+
+    def retag(self, resource_id: str, region: str, *, add: Mapping[str, str], remove: Sequence[str] = ()) -> None:
+        self._cloud.retag(resource_id, region, add=add, remove=remove)
 
 
 # --- a fleet with ground truth ------------------------------------------------------------------

@@ -138,6 +138,9 @@ class NullNotifier:
     def review_waiting(self, text: str, *, thread_id: str, link: str | None) -> None:
         return None
 
+    def owner_notice(self, text: str, *, thread_id: str, owner: str | None, detail: dict[str, str]) -> None:
+        return None
+
 
 @dataclass
 class Built:

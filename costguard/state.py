@@ -36,8 +36,11 @@ Status = Literal[
     "invalid_input",
     "failed",
     "rolled_back",
+    "scheduled",  # an autonomous plan waiting out its grace period (the owner was told; the watcher acts when due)
+    "cancelled",  # a scheduled plan its owner called off (the mark tag removed, or the opt-out tag added)
 ]
-TERMINAL_STATUSES: frozenset[str] = frozenset(get_args(Status)) - {"awaiting_review"}
+WAITING_STATUSES: frozenset[str] = frozenset({"awaiting_review", "scheduled"})
+TERMINAL_STATUSES: frozenset[str] = frozenset(get_args(Status)) - WAITING_STATUSES
 INSTANCE_ID_PATTERN = r"^i-(?:[0-9a-f]{8}|[0-9a-f]{17})$"
 _ID_PATTERNS: dict[str, re.Pattern[str]] = {
     "instance": re.compile(INSTANCE_ID_PATTERN),
@@ -296,7 +299,7 @@ def unusable_decision(alert: Alert, why: str) -> Decision:
 class Verdict(_Strict):
     """What the policy made of a decision: where to go next and why."""
 
-    route: Literal["execute", "human_review", "investigate", "report"]
+    route: Literal["execute", "grace", "human_review", "investigate", "report"]
     status: Status | None = None  # the terminal status when route == "report"
     rules: tuple[str, ...] = ()  # every rule that refused or escalated, by name
     reason: str = ""
@@ -415,6 +418,18 @@ class Outcome(_Strict):
     agent_version: str | None = None  # package version and policy hash, to trace regressions
     resource_id: str | None = None
     resource_type: ResourceType | None = None
+    due_at: datetime | None = None  # a scheduled plan: when it acts unless its owner calls it off
+
+
+class Schedule(_Strict):
+    """An autonomous plan waiting out its grace period: the resource carries `mark` under the mark tag until
+    `due_at`; its owner (from the owner tag, if any) was told. `ready`: re-validated at the due time, go on."""
+
+    digest: str
+    due_at: datetime
+    mark: str
+    owner: str | None = None
+    ready: bool = False
 
 
 SourceStatus = Literal["handled", "in_progress", "ignored", "invalid_input"]
@@ -462,6 +477,7 @@ class CostState(TypedDict, total=False):
     approval: Approval | None
     review: ReviewResult | None
     review_refusals: int
+    schedule: Schedule | None
     result: Result | None
     outcome: Outcome | None
     messages: Annotated[list[AnyMessage], add_messages]  # the story, for chat front ends (nodes/story.py)

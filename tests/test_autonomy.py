@@ -135,8 +135,19 @@ def test_a_class_earns_autonomy_from_reviews_and_an_undo_revokes_it(make_harness
     assert row["more_agreeing_reviews_needed"] == 2
     from costguard.app.metrics import collect
 
-    business = collect(h.db)["business"]
+    rule = AutonomyPolicy(required=True, min_reviews=2, min_agreement_lower_bound=0.0)
+    business = collect(h.db, autonomy=rule)["business"]
     assert (business["agreement_votes"], business["agreement_rate"]) == (3, round(2 / 3, 4))
+    assert business["autonomy_classes"]["instance:shutdown:<=100"]["standing"] == "revoked"
+    assert business["acted_without_human"] == 1  # it acted alone (then a person undid it)
+    from prometheus_client import generate_latest
+
+    from costguard.app.metrics import registry_for
+
+    exposed = generate_latest(registry_for(h.db, rule)).decode()
+    assert 'costguard_autonomy_earned{plan_class="instance:shutdown:<=100"} 0.0' in exposed
+    assert 'costguard_agreement_lower_bound{plan_class="instance:shutdown:<=100"}' in exposed
+    assert "costguard_autonomy_ratio 0.3333" in exposed  # 1 of the 3 that ended acted alone
 
 
 ALL_CLASSES = frozenset(

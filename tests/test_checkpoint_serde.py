@@ -60,3 +60,23 @@ def test_a_truncated_blob_or_a_missing_dictionary_is_a_clear_error() -> None:
         codec.decrypt(name, packed[: len(packed) // 2])
     with pytest.raises(ValueError, match="missing from costguard/data"):
         Zlib(dictionaries={}, current=ZDICT)
+
+
+def test_every_model_in_the_state_may_be_read_back() -> None:
+    """A state key whose model is not allowed comes back from a checkpoint as a plain dict (a warning, then a bug)."""
+    import typing
+
+    from pydantic import BaseModel
+
+    from costguard.state import CostState
+
+    def models(hint: object) -> set[type[BaseModel]]:
+        found = {hint} if isinstance(hint, type) and issubclass(hint, BaseModel) else set()
+        for arg in typing.get_args(hint):
+            found |= models(arg)
+        return found
+
+    in_state = set().union(*(models(h) for h in typing.get_type_hints(CostState, include_extras=True).values()))
+    ours = {m for m in in_state if m.__module__.startswith("costguard.")}  # messages are LangChain's own
+    assert ours <= set(STATE_MODELS)
+    assert len(ours) >= 10

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import select
 import signal
 import subprocess
 import sys
@@ -41,11 +42,21 @@ def test_the_postgres_command_serves_until_interrupted_then_deletes_its_data(sto
             except psycopg.OperationalError:
                 assert time.monotonic() < deadline
                 time.sleep(0.2)
+        # the database answers a moment before the command prints how to use it: a signal then is a stop
+        # during start-up (exit 0, nothing printed), so wait for the line
+        told, pipe = "", proc.stderr
+        assert pipe is not None
+        while "export COSTGUARD_DB" not in told:
+            assert proc.poll() is None, "the command ended before it said how to use it"
+            assert time.monotonic() < deadline, "the command never said how to use it"
+            ready, _, _ = select.select([pipe], [], [], 1.0)
+            if ready:
+                told = pipe.readline()
     finally:
         proc.send_signal(stop)
         stdout, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 0, stderr
-    assert f"export COSTGUARD_DB={url}" in stderr
+    assert f"export COSTGUARD_DB={url}" in told
     (data_dir,) = re.findall(r"data in (\S+)", stdout)
     assert not Path(data_dir).exists()
     assert not port_is_open("127.0.0.1", port)

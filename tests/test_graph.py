@@ -37,6 +37,7 @@ def test_build_graph_is_uncompiled_with_the_designed_nodes() -> None:
         "validate",
         "investigate",
         "human_review",
+        "grace",
         "execute",
         "report",
     }

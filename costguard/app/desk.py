@@ -107,7 +107,13 @@ class RemoteDesk:
         for thread in threads:
             values = thread.get("values") or {}
             interrupts = thread.get("interrupts") or {}
-            requests = [i["value"] for found in interrupts.values() for i in found]
+            # a review request (not a grace period's pause: that one waits for its due time, not for a person)
+            requests = [
+                i["value"]
+                for found in interrupts.values()
+                for i in found
+                if isinstance(i.get("value"), dict) and "action_requests" in i["value"]
+            ]
             if not isinstance(values, dict) or not values.get("plan") or not requests:
                 continue
             plan = Plan.model_validate(values["plan"])

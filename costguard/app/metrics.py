@@ -4,7 +4,8 @@
 - agent: per node runs, failures, duration, error classes, decision confidence, and the
   "high-confidence failures" (a decision at confidence >= 0.8 that a rail refused or that failed);
 - business: outcomes by status, actions by type and status, savings proposed / approved / realised,
-  share of alerts handled without a human, review latency, agent versions in use.
+  share of alerts handled without a human, the autonomy rate (acted on without a person), reviewers' agreement and
+  each class of plans' standing for autonomy, review latency, agent versions in use.
 Exported as a dict (tables, JSON) and as Prometheus metrics (a custom collector).
 """
 
@@ -21,6 +22,8 @@ from typing import Any
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector, CollectorRegistry
 
+from costguard.policy.autonomy import AutonomyPolicy, standing
+from costguard.state import WAITING_STATUSES
 from costguard.tools.store import Store, open_store
 from costguard.tools.store.agreements import votes_by_class
 from costguard.tools.telemetry import SqliteTelemetry
@@ -35,8 +38,9 @@ def _quantile(values: list[float], q: float) -> float | None:
     return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 4)
 
 
-def collect(db: Path | str, since: datetime | None = None) -> dict[str, Any]:
-    """The three levels since `since` (all of it by default), read from the store and the telemetry they own."""
+def collect(db: Path | str, since: datetime | None = None, autonomy: AutonomyPolicy | None = None) -> dict[str, Any]:
+    """The three levels since `since` (all of it by default), read from the store and the telemetry they own;
+    `autonomy`: the policy's `[autonomy]` rule the classes' standings are judged by (its defaults without one)."""
     store = open_store(db)
     telemetry = SqliteTelemetry(store)
     start = since.isoformat() if since else ""
@@ -44,7 +48,7 @@ def collect(db: Path | str, since: datetime | None = None) -> dict[str, Any]:
         "since": start or None,
         "model": _model(telemetry, start),
         "agent": _agent(telemetry, store, start),
-        "business": _business(telemetry, store, start),
+        "business": _business(telemetry, store, start, autonomy or AutonomyPolicy()),
     }
 
 
@@ -112,7 +116,7 @@ def _agent(telemetry: SqliteTelemetry, store: Store, since: str) -> dict[str, An
     }
 
 
-def _business(telemetry: SqliteTelemetry, store: Store, since: str) -> dict[str, Any]:
+def _business(telemetry: SqliteTelemetry, store: Store, since: str, rule: AutonomyPolicy) -> dict[str, Any]:
     threads = store.threads_since(since)
     outcomes = [json.loads(t["outcome"]) for t in threads if t["outcome"]]
     statuses = Counter(t["status"] for t in threads)
@@ -125,14 +129,17 @@ def _business(telemetry: SqliteTelemetry, store: Store, since: str) -> dict[str,
 
     # any review event (approved, rejected, edited, expired, refused) means a person was involved
     human = store.reviewed_threads()
-    terminal = [t for t in threads if t["status"] not in ("running", "awaiting_review")]
+    terminal = [t for t in threads if t["status"] != "running" and t["status"] not in WAITING_STATUSES]
     needs_person = ("investigation_required",)
     unattended = [t for t in terminal if t["thread_id"] not in human and t["status"] not in needs_person]
     reviews = telemetry.rows("reviews", since)
     latencies = [float(r["latency_s"]) for r in reviews]
     versions = Counter(o.get("agent_version") or "unknown" for o in outcomes)
-    votes = [v for per_class in votes_by_class(store).values() for v in per_class]
+    acted_alone = [t for t in unattended if t["status"] in ("executed", "rolled_back")]
+    by_class = votes_by_class(store)
+    votes = [v for per_class in by_class.values() for v in per_class]
     agreeing = sum(v == "agree" for v in votes)
+    standings = [standing(cls, class_votes, rule) for cls, class_votes in sorted(by_class.items())]
     return {
         "alerts": len(threads),
         "statuses": dict(sorted(statuses.items())),
@@ -149,17 +156,25 @@ def _business(telemetry: SqliteTelemetry, store: Store, since: str) -> dict[str,
         # the evidence for autonomy (all time): reviews that approved the plan as proposed, of all votes incl. undos
         "agreement_votes": len(votes),
         "agreement_rate": round(agreeing / len(votes), 4) if votes else None,
+        # the autonomy rate: of the alerts that ended, the share acted on (executed) without a person
+        "acted_without_human": len(acted_alone),
+        "autonomy_rate": round(len(acted_alone) / len(terminal), 4) if terminal else None,
+        "autonomy_classes": {
+            s.plan_class: {"standing": s.standing, "reviews": s.reviews, "lower_bound": round(s.lower_bound, 4)}
+            for s in standings
+        },
     }
 
 
 class MetricsCollector(Collector):
     """Prometheus view of `collect()`, read fresh at every scrape."""
 
-    def __init__(self, db: Path | str) -> None:
+    def __init__(self, db: Path | str, autonomy: AutonomyPolicy | None = None) -> None:
         self.db = db
+        self.autonomy = autonomy
 
     def collect(self) -> Iterator[Metric]:
-        data = collect(self.db)
+        data = collect(self.db, autonomy=self.autonomy)
         model, agent, business = data["model"], data["agent"], data["business"]
 
         calls = CounterMetricFamily("costguard_model_calls", "Model calls by outcome", labels=["result"])
@@ -215,6 +230,26 @@ class MetricsCollector(Collector):
         )
         agreement.add_metric([], business["agreement_rate"] or 0.0)
         yield agreement
+        alone = GaugeMetricFamily(
+            "costguard_autonomy_ratio", "Share of the alerts that ended which were acted on without a person"
+        )
+        alone.add_metric([], business["autonomy_rate"] or 0.0)
+        yield alone
+        earned = GaugeMetricFamily(
+            "costguard_autonomy_earned",
+            "1 when a class of plans has earned autonomy by evidence",
+            labels=["plan_class"],
+        )
+        bound = GaugeMetricFamily(
+            "costguard_agreement_lower_bound",
+            "Wilson 95 % lower bound of reviewers' agreement, per class of plans",
+            labels=["plan_class"],
+        )
+        for plan_class, row in business["autonomy_classes"].items():
+            earned.add_metric([plan_class], 1.0 if row["standing"] == "earned" else 0.0)
+            bound.add_metric([plan_class], row["lower_bound"])
+        yield earned
+        yield bound
         review = GaugeMetricFamily("costguard_review_latency_seconds", "Review latency", labels=["quantile"])
         if business["review_latency_p50_s"] is not None:
             review.add_metric(["0.5"], business["review_latency_p50_s"])
@@ -225,7 +260,7 @@ class MetricsCollector(Collector):
         yield info
 
 
-def registry_for(db: Path | str) -> CollectorRegistry:
+def registry_for(db: Path | str, autonomy: AutonomyPolicy | None = None) -> CollectorRegistry:
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(MetricsCollector(db))
+    registry.register(MetricsCollector(db, autonomy))
     return registry

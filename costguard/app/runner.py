@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 import structlog
@@ -20,6 +21,8 @@ from costguard.context import Deps
 from costguard.errors import CostguardError, CriticalError, InvalidAlert, RetryableError, ReviewError
 from costguard.graph.builder import MAX_ATTEMPTS, Graph
 from costguard.nodes import outcome as outcomes
+from costguard.nodes.grace import GRACE_REQUEST
+from costguard.policy.grace import MARK_TAG
 from costguard.state import Alert, Outcome, Plan, ReviewResponse, thread_id_for
 from costguard.tools.store import AuditRecord
 
@@ -134,8 +137,12 @@ class CostGuard:
         alert = values.get("alert")
         alert_id = alert.alert_id if alert is not None else (alert_id or "")
         if snap.interrupts:
-            waiting = outcomes.awaiting(values, thread_id, alert_id, outcomes.agent_version(self.deps.policy))
-            self.deps.store.set_thread(thread_id, alert_id, "awaiting_review", waiting)
+            version = outcomes.agent_version(self.deps.policy)
+            if is_grace(snap):
+                waiting = outcomes.scheduled(values, thread_id, alert_id, version)
+            else:
+                waiting = outcomes.awaiting(values, thread_id, alert_id, version)
+            self.deps.store.set_thread(thread_id, alert_id, waiting.status, waiting)
             return waiting
         row = self.deps.store.thread(thread_id)
         if row and row.get("outcome"):
@@ -221,8 +228,51 @@ class CostGuard:
             raise ReviewError(f"no thread {thread_id!r} in this database")
         if not snap.interrupts:
             raise ReviewError(f"thread {thread_id!r} is not waiting for a review (an approval is used once)")
+        if is_grace(snap):
+            raise ReviewError(
+                f"thread {thread_id!r} is scheduled (a grace period), not waiting for a review: "
+                f"remove the tag {MARK_TAG} or add the opt-out tag to call it off"
+            )
         payload = response.model_dump(mode="json") if isinstance(response, ReviewResponse) else response
         return self._invoke(Command(resume=payload), thread_id, snap.values["alert"].alert_id)
+
+    # --- grace periods -----------------------------------------------------------------------
+
+    def scheduled(self, *, limit: int = 1000) -> list[Outcome]:
+        """Plans waiting out a grace period, the soonest due first."""
+        found = [
+            Outcome.model_validate_json(row["outcome"])
+            for row in self.deps.store.threads("scheduled", limit=limit)
+            if row.get("outcome")
+        ]
+        far = datetime.max.replace(tzinfo=UTC)
+        return sorted(found, key=lambda o: (o.due_at or far, o.thread_id))
+
+    def run_due(self) -> list[Outcome]:
+        """Resume every scheduled plan whose grace period is over: it is checked on fresh facts, then acts, or is
+        called off. What each became (a thread resumed early, or by another worker meanwhile, stays scheduled)."""
+        now = self.deps.clock()
+        due = [o.thread_id for o in self.scheduled() if o.due_at is None or o.due_at <= now]
+        for row in self.deps.store.threads("running", limit=10_000):
+            # a due run killed mid-way was left `running`: nothing else would take it up again
+            values = self.snapshot(row["thread_id"]).values or {}
+            schedule = values.get("schedule")
+            if schedule is not None and schedule.due_at <= now and values.get("outcome") is None:
+                due.append(row["thread_id"])
+        return [self.resume_due(thread_id) for thread_id in due]
+
+    def resume_due(self, thread_id: str) -> Outcome:
+        """See `run_due`; one worker at a time on the thread."""
+        with self.deps.store.thread_lease(thread_id):
+            snap = self.snapshot(thread_id)
+            if not snap.values:
+                raise ReviewError(f"no thread {thread_id!r} in this database")
+            alert_id = snap.values["alert"].alert_id
+            if is_grace(snap):
+                return self._invoke(Command(resume={"type": "due"}), thread_id, alert_id)
+            if snap.tasks and not snap.interrupts:
+                return self._invoke(None, thread_id, alert_id)  # killed mid-way: go on
+            return self.outcome(thread_id, alert_id)  # done meanwhile (another worker), or waiting for a person
 
     # --- undo and rollback -------------------------------------------------------------------
 
@@ -291,4 +341,10 @@ class CostGuard:
         return self._invoke(None, thread_id, alert_id, checkpoint_id=checkpoint_id, durability="sync")
 
     def unfinished(self) -> list[str]:
+        """Threads a crash left `running` (a scheduled or a reviewed one waits on purpose: not these)."""
         return [row["thread_id"] for row in self.deps.store.threads("running", limit=1_000_000)]
+
+
+def is_grace(snap: StateSnapshot) -> bool:
+    """The thread pauses for a grace period (not for a review)."""
+    return any(isinstance(i.value, dict) and i.value.get("type") == GRACE_REQUEST for i in snap.interrupts)

@@ -1,4 +1,5 @@
-"""`costguard watch`: a long-running consumer of one SQS queue (SNS- or EventBridge-fed), and a periodic scan.
+"""`costguard watch`: a long-running consumer of one SQS queue (SNS- or EventBridge-fed), a periodic scan, and the
+plans whose grace period is over (looked for every `due_every`).
 
 Delivery is at least once; effects stay exactly once: every thread a message starts derives its id from the
 message's source id, so a redelivery changes nothing. A message is deleted only when every thread it started is
@@ -25,6 +26,7 @@ from prometheus_client.registry import Collector, CollectorRegistry
 from costguard.app.scan import scan
 from costguard.app.sourcing import Handled, SourceRunner, summarise
 from costguard.errors import ConfigError, CostguardError
+from costguard.state import Outcome
 from costguard.tools.queue import Message, Queue
 from costguard.tools.store.sources import record_source
 
@@ -43,6 +45,7 @@ class WatchStats:
     invalid: int = 0
     ignored: int = 0
     scans: int = 0
+    due: int = 0  # scheduled plans resumed at the end of their grace period
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def add(self, **counts: int) -> None:
@@ -60,6 +63,7 @@ class WatchOptions:
     once: bool = False  # drain what is there, then stop
     scan_every: timedelta | None = None  # the observe scan as a periodic source in the same loop
     scan_region: str = "us-east-1"
+    due_every: timedelta = timedelta(minutes=1)  # how often plans whose grace period is over are looked for
 
 
 class Watcher:
@@ -72,17 +76,20 @@ class Watcher:
         options: WatchOptions,
         *,
         on_done: Callable[[Handled], None] = lambda handled: None,
+        on_due: Callable[[Outcome], None] = lambda outcome: None,
         clock: Callable[[], datetime] | None = None,
     ) -> None:
         self.runner = runner
         self.queue = queue
         self.options = options
         self.on_done = on_done
+        self.on_due = on_due
         self.stats = WatchStats()
         self._clock = clock or runner.guard.deps.clock
         self._in_flight: dict[str, Message] = {}
         self._lock = threading.Lock()
         self._last_scan: datetime | None = None
+        self._last_due: datetime | None = None
 
     # --- one message ---------------------------------------------------------------------------
 
@@ -116,6 +123,7 @@ class Watcher:
         with ThreadPoolExecutor(max_workers=self.options.concurrency, thread_name_prefix="watch") as pool:
             while not stop.is_set():
                 self._maybe_scan()
+                self._maybe_run_due()
                 pending = {f for f in pending if not f.done()}
                 room = self.options.concurrency - len(pending)
                 if room <= 0:
@@ -172,6 +180,23 @@ class Watcher:
         record_source(runner.guard.deps.store, source)
         self.on_done(Handled(source, outcomes))
 
+    def _maybe_run_due(self) -> None:
+        """Plans whose grace period is over: checked on fresh facts, then they act or are called off."""
+        now = self._clock()
+        if self._last_due is not None and now - self._last_due < self.options.due_every:
+            return
+        self._last_due = now
+        try:
+            outcomes = self.runner.guard.run_due()
+        except CostguardError as exc:  # the store failed: the next look tries again
+            log.error("due_check_failed", error_class=type(exc).__name__, error=str(exc))
+            return
+        if outcomes:
+            self.stats.add(due=len(outcomes))
+            for outcome in outcomes:
+                log.info("schedule_due", thread_id=outcome.thread_id, status=outcome.status)
+                self.on_due(outcome)
+
 
 class WatchCollector(Collector):
     """The watcher's counters as Prometheus metrics (`costguard watch --metrics-port`)."""
@@ -194,9 +219,12 @@ class WatchCollector(Collector):
         scans = CounterMetricFamily("costguard_watch_scans", "Periodic observe scans run")
         scans.add_metric([], counts["scans"])
         yield scans
+        due = CounterMetricFamily("costguard_watch_due", "Scheduled plans resumed at the end of their grace period")
+        due.add_metric([], counts["due"])
+        yield due
 
 
-COUNTED = ("received", "in_flight", "done", "deleted", "left_for_redelivery", "invalid", "ignored", "scans")
+COUNTED = ("received", "in_flight", "done", "deleted", "left_for_redelivery", "invalid", "ignored", "scans", "due")
 
 
 def registry_for(stats: WatchStats) -> CollectorRegistry:

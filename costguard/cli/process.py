@@ -1,4 +1,4 @@
-"""Running alerts: process, resume, undo, rollback, history."""
+"""Running alerts: process, resume, scheduled (grace periods), undo, rollback, history."""
 
 from __future__ import annotations
 
@@ -182,6 +182,39 @@ def resume(
             fail(str(exc))
     show(outcomes, f"resumed {len(outcomes)} thread(s)", as_json)
     finish(outcomes)
+
+
+@app.command()
+def scheduled(
+    run_due: Annotated[
+        bool, typer.Option("--run-due", help="Resume the plans whose grace period is over (what the watcher does).")
+    ] = False,
+    db: DbOpt = None,
+    policy: PolicyOpt = None,
+    phase: PhaseOpt = None,
+    as_json: JsonOpt = False,
+    scripted_model: ScriptOpt = None,
+) -> None:
+    """Plans waiting out a grace period (soonest first); with --run-due, act on the due ones (or call them off)."""
+    guard = guard_for(db, policy, phase, scripted_model)
+    if run_due:
+        done = guard.run_due()
+        show(done, f"{len(done)} scheduled plan(s) due", as_json)
+        finish(done)
+        return
+    waiting = guard.scheduled()
+    if as_json:
+        for o in waiting:
+            emit_json(outcome_json(o))
+        return
+    table = Table(title=f"{len(waiting)} plan(s) scheduled")
+    for col in ("thread", "action", "resource", "due (UTC)", "savings $/mo", "reason"):
+        table.add_column(col, overflow="fold")
+    for o in waiting:
+        savings = "" if o.savings_usd_per_month is None else f"{o.savings_usd_per_month:,.2f}"
+        due = f"{o.due_at:%Y-%m-%d %H:%M}" if o.due_at else ""
+        table.add_row(o.thread_id, o.action or "", o.resource_id or "", due, savings, o.reason)
+    out.print(table)
 
 
 @app.command()

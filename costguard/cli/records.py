@@ -44,9 +44,10 @@ def metrics(
     db: DbOpt = None,
     since: Annotated[str | None, typer.Option("--since", help="ISO-8601 time: only what happened since.")] = None,
     prometheus: Annotated[bool, typer.Option("--prometheus", help="Prometheus text exposition.")] = False,
+    policy: PolicyOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """What the model cost, how the agent behaved, what was saved."""
+    """What the model cost, how the agent behaved, what was saved (autonomy standings judged by --policy)."""
     if ctx.invoked_subcommand is not None:
         return
     from datetime import datetime
@@ -55,15 +56,16 @@ def metrics(
 
     from costguard.app.metrics import collect, registry_for
 
-    path = settings_for(db).db
+    settings = settings_for(db)
+    path, rule = settings.db, policy_for(settings, policy, None).autonomy
     if prometheus:
-        out.file.write(generate_latest(registry_for(path)).decode())
+        out.file.write(generate_latest(registry_for(path, rule)).decode())
         return
     try:
         start = datetime.fromisoformat(since) if since else None
     except ValueError:
         fail(f"--since must be an ISO-8601 time, got {since!r}")
-    data = collect(path, start)
+    data = collect(path, start, rule)
     if as_json:
         emit_json(data)
         return
@@ -91,6 +93,7 @@ def metrics_serve(
     port: Annotated[int, typer.Option("--port")] = 9464,
     host: Annotated[str, typer.Option("--host")] = "127.0.0.1",
     db: DbOpt = None,
+    policy: PolicyOpt = None,
 ) -> None:
     """Expose /metrics for Prometheus on 127.0.0.1 until stopped."""
     import threading
@@ -99,7 +102,9 @@ def metrics_serve(
 
     from costguard.app.metrics import registry_for
 
-    server, thread = start_http_server(port, addr=host, registry=registry_for(settings_for(db).db))
+    settings = settings_for(db)
+    registry = registry_for(settings.db, policy_for(settings, policy, None).autonomy)
+    server, thread = start_http_server(port, addr=host, registry=registry)
     err.print(f"serving Prometheus metrics on http://{host}:{port}/metrics (Ctrl-C to stop)")
     try:
         threading.Event().wait()

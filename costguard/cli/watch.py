@@ -27,8 +27,10 @@ from costguard.cli.base import (
     err,
     fail,
     guard_for,
+    outcome_json,
     settings_for,
 )
+from costguard.state import Outcome
 from costguard.tools.cloud import Ec2Cloud
 from costguard.tools.queue import SqsQueue
 
@@ -36,14 +38,14 @@ _DURATION = re.compile(r"^(\d+(?:\.\d+)?)\s*([smhd])$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
 
 
-def parse_duration(text: str) -> timedelta:
+def parse_duration(text: str, option: str = "--scan-every") -> timedelta:
     """`30s`, `15m`, `1h`, `1d`."""
     found = _DURATION.match(text.strip().lower())
     if found is None:
-        fail(f"--scan-every must be a duration like 30s, 15m, 1h or 1d, got {text!r}")
+        fail(f"{option} must be a duration like 30s, 15m, 1h or 1d, got {text!r}")
     value = timedelta(**{_UNITS[found.group(2)]: float(found.group(1))})
     if value <= timedelta(0):
-        fail("--scan-every must be longer than 0")
+        fail(f"{option} must be longer than 0")
     return value
 
 
@@ -77,6 +79,10 @@ def watch(
     max_receives: Annotated[
         int, typer.Option("--max-receives", min=1, help="Deliveries of a failing message before it is deleted.")
     ] = 5,
+    due_every: Annotated[
+        str,
+        typer.Option("--due-every", help="How often to look for plans whose grace period is over (30s, 15m, 1h)."),
+    ] = "1m",
     metrics_port: Annotated[
         int | None, typer.Option("--metrics-port", help="Serve the watcher's Prometheus metrics on 127.0.0.1:PORT.")
     ] = None,
@@ -91,7 +97,8 @@ def watch(
     SIGTERM or Ctrl-C: no new message is taken, the ones in flight finish, exit 0.
     """
     settings = settings_for(db)
-    every = parse_duration(scan_every) if scan_every else None
+    every = parse_duration(scan_every, "--scan-every") if scan_every else None
+    due_period = parse_duration(due_every, "--due-every")
     guard = guard_for(db, policy, phase, scripted_model)
     cloud = guard.deps.cloud
     if not isinstance(cloud, Ec2Cloud):  # pragma: no cover - the CLI always wires Ec2Cloud
@@ -115,8 +122,17 @@ def watch(
         once=once,
         scan_every=every,
         scan_region=settings.aws_region,
+        due_every=due_period,
     )
-    watcher = Watcher(runner, sqs, options, on_done=done)
+
+    def due(outcome: Outcome) -> None:
+        failed.extend([outcome.thread_id] if outcome.status == "failed" else [])
+        if as_json:
+            emit_json(outcome_json(outcome))
+        else:
+            err.print(f"{outcome.thread_id} [grace period over] {outcome.status}: {outcome.reason}", markup=False)
+
+    watcher = Watcher(runner, sqs, options, on_done=done, on_due=due)
     if metrics_port is not None:
         start_http_server(metrics_port, addr="127.0.0.1", registry=registry_for(watcher.stats))
     stop = threading.Event()
@@ -133,7 +149,8 @@ def watch(
             signal.signal(sig, handler)
     err.print(
         f"watch: {stats.received} received, {stats.done} done, {stats.deleted} deleted, "
-        f"{stats.left_for_redelivery} left for redelivery, {stats.invalid} invalid, {stats.ignored} ignored",
+        f"{stats.left_for_redelivery} left for redelivery, {stats.invalid} invalid, {stats.ignored} ignored, "
+        f"{stats.due} scheduled plan(s) due",
         markup=False,
     )
     raise typer.Exit(EXIT_PARTIAL if once and failed else EXIT_OK)

@@ -14,6 +14,7 @@ from costguard.graph.instrument import NodeFn, instrumented
 from costguard.nodes.analyze import analyze
 from costguard.nodes.execute import execute
 from costguard.nodes.gather import gather
+from costguard.nodes.grace import grace
 from costguard.nodes.intake import intake
 from costguard.nodes.investigate import investigate
 from costguard.nodes.report import report
@@ -36,13 +37,15 @@ NODES: dict[str, tuple[NodeFn, RetryPolicy | None]] = {
     "validate": (validate, None),
     "investigate": (investigate, RETRY),
     "human_review": (human_review, None),
+    "grace": (grace, RETRY),
     "execute": (execute, RETRY),
     "report": (report, None),
 }
 
 
 def build_graph(deps: Deps | None = None) -> StateGraph[CostState, Deps, GraphInput, CostState]:
-    """START → intake → gather → analyze → validate → {investigate → analyze | human_review | execute | report} → END.
+    """START → intake → gather → analyze → validate → {investigate → analyze | human_review | grace | execute | report}
+    → END; grace (an autonomous plan's grace period, when the policy sets one) → {grace | execute | report}.
 
     Without `deps` (the normal case) every run gets its dependencies as `context=Deps(...)`. With
     `deps` (the API server) they are bound into the nodes and the graph has no context schema:
@@ -58,6 +61,7 @@ def build_graph(deps: Deps | None = None) -> StateGraph[CostState, Deps, GraphIn
     graph.add_conditional_edges("validate", routing.after_validate)
     graph.add_edge("investigate", "analyze")
     graph.add_conditional_edges("human_review", routing.after_review)
+    graph.add_conditional_edges("grace", routing.after_grace)
     graph.add_edge("execute", "report")
     graph.add_edge("report", END)
     return graph

@@ -26,10 +26,23 @@ from costguard.state import (
     Plan,
     Result,
     ReviewResult,
+    Schedule,
     Verdict,
 )
 
-STATE_MODELS = (Alert, Facts, Decision, DecisionParameters, Verdict, Plan, Approval, ReviewResult, Result, Outcome)
+STATE_MODELS = (
+    Alert,
+    Facts,
+    Decision,
+    DecisionParameters,
+    Verdict,
+    Plan,
+    Approval,
+    ReviewResult,
+    Schedule,
+    Result,
+    Outcome,
+)
 
 
 ZDICT = "cdc4750bf728"  # the preset dictionary new checkpoints are compressed with (bench/zdict.py)

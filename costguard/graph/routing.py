@@ -16,11 +16,11 @@ def after_intake(state: CostState) -> Literal["gather", "__end__"]:
     return "gather"
 
 
-def after_validate(state: CostState) -> Literal["investigate", "human_review", "execute", "report"]:
+def after_validate(state: CostState) -> Literal["investigate", "human_review", "execute", "grace", "report"]:
     verdict = state.get("verdict")
     if verdict is None:
         raise RoutingError("validate produced no verdict")
-    if verdict.route in ("human_review", "execute") and state.get("plan") is None:
+    if verdict.route in ("human_review", "execute", "grace") and state.get("plan") is None:
         raise RoutingError(f"route {verdict.route} without a plan")
     return verdict.route
 
@@ -34,3 +34,14 @@ def after_review(state: CostState) -> Literal["execute", "human_review", "report
     if review.status == "refused":
         return "human_review"
     return "report"
+
+
+def after_grace(state: CostState) -> Literal["execute", "grace", "report"]:
+    """Called off or refused at the due time (a result) → report; re-validated → execute; else wait again."""
+    if state.get("result") is not None:
+        return "report"
+    schedule = state.get("schedule")
+    plan = state.get("plan")
+    if schedule is not None and plan is not None and schedule.ready and schedule.digest == plan.digest:
+        return "execute"
+    return "grace"

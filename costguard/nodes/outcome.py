@@ -81,6 +81,16 @@ def awaiting(values: dict[str, Any], thread_id: str, alert_id: str, version: str
     )
 
 
+def scheduled(values: dict[str, Any], thread_id: str, alert_id: str, version: str) -> Outcome:
+    """A thread waiting out a grace period: the plan, when it acts, how to call it off."""
+    waiting = awaiting(values, thread_id, alert_id, version)
+    schedule = values.get("schedule")
+    due = schedule.due_at if schedule is not None else None
+    told = f"; owner {schedule.owner} notified" if schedule is not None and schedule.owner else ""
+    reason = f"scheduled for {due:%Y-%m-%d %H:%M:%S} UTC (grace period){told}" if due else "scheduled (grace period)"
+    return waiting.model_copy(update={"status": "scheduled", "due_at": due, "reason": reason, "rules": ()})
+
+
 def failed(alert_id: str, thread_id: str, error: BaseException, *, attempts: int | None = None) -> Outcome:
     """A run that raised: the error class and message (and how often it was tried, for retryable ones)."""
     reason = f"{type(error).__name__}: {error}" + (f" (after {attempts} attempts)" if attempts else "")

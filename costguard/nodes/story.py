@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from langchain_core.messages import AIMessage, HumanMessage
 
-from costguard.state import Alert, Decision, Facts, Outcome, Plan, Verdict
+from costguard.state import Alert, Decision, Facts, Outcome, Plan, Schedule, Verdict
 
 SHORT = 160  # characters of outside text in a message
 WHY = {
@@ -92,6 +92,15 @@ def verdict_message(verdict: Verdict, plan: Plan | None) -> AIMessage:
     else:
         text = f"Rails: {verdict.reason}."
     return AIMessage(text, name="validate")
+
+
+def scheduled_message(plan: Plan, schedule: Schedule, how: str) -> AIMessage:
+    told = f"its owner {schedule.owner} was told" if schedule.owner else "no owner tag: the webhook was told"
+    return AIMessage(
+        f"Allowed to act alone after a grace period: {plan.action} of {plan.resource_id} at "
+        f"{schedule.due_at:%Y-%m-%d %H:%M:%S} UTC; {told}; {how}.",
+        name="grace",
+    )
 
 
 def answer_message(reviewer: str | None, decision: str, note: str = "") -> HumanMessage:

@@ -10,6 +10,7 @@ from costguard.context import Deps
 from costguard.nodes import story
 from costguard.nodes.common import current_thread_id
 from costguard.policy import evaluate, standing
+from costguard.policy.grace import grace_applies
 from costguard.state import Approval, CostState, Facts, Plan, Result, unusable_decision
 from costguard.tools.notify import review_link
 from costguard.tools.store.agreements import votes_by_class
@@ -47,9 +48,10 @@ def validate(state: CostState, runtime: Runtime[Deps]) -> dict[str, Any]:
     if verdict.route == "human_review" and plan is not None:
         _tell_reviewers(deps, plan)
     if verdict.route == "execute" and plan is not None and not plan.requires_approval:
-        update["approval"] = Approval(
-            digest=plan.digest, authorized_by="policy:autonomous", approved_at=now, mode="autonomous"
-        )
+        approval = Approval(digest=plan.digest, authorized_by="policy:autonomous", approved_at=now, mode="autonomous")
+        update["approval"] = approval
+        if grace_applies(plan, approval, deps.policy):
+            update["verdict"] = verdict.model_copy(update={"route": "grace"})  # scheduled, not executed
     return update
 
 

@@ -33,6 +33,11 @@ class AutonomyPolicy(BaseModel):
     min_reviews: int = Field(default=20, ge=1, le=100_000)
     min_agreement_lower_bound: float = Field(default=0.95, ge=0, le=1)
     savings_bands_usd: tuple[float, ...] = (10.0, 100.0, 1000.0)  # upper bounds of the bands, per month
+    # a grace period before a plan acts without a person (0: act at once). The resource is tagged with the plan
+    # and its due time, its owner told; removing the tag, or adding the opt-out tag, calls it off
+    grace_period_hours: float = Field(default=0.0, ge=0, le=24 * 90)
+    owner_tags: tuple[str, ...] = ("owner", "contact")  # tag keys naming the owner to tell (the first found)
+    opt_out_tag: str = Field(default="costguard:opt-out", min_length=1, max_length=128)
 
 
 def wilson_lower_bound(agree: int, total: int, z: float = Z_95) -> float:

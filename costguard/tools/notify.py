@@ -1,5 +1,6 @@
-"""Notifications: critical errors, and plans waiting for a person (with a link to the review page when one is
-configured), to a Slack-compatible webhook or a local JSONL file sink."""
+"""Notifications: critical errors, plans waiting for a person (with a link to the review page when one is
+configured), and notices to a resource's owner of a plan scheduled on it, to a Slack-compatible webhook or a local
+JSONL file sink."""
 
 from __future__ import annotations
 
@@ -21,6 +22,8 @@ class Notifier(Protocol):
     def critical(self, text: str, *, thread_id: str, detail: dict[str, str]) -> None: ...
 
     def review_waiting(self, text: str, *, thread_id: str, link: str | None) -> None: ...
+
+    def owner_notice(self, text: str, *, thread_id: str, owner: str | None, detail: dict[str, str]) -> None: ...
 
 
 def review_link(base: str | None, thread_id: str) -> str | None:
@@ -53,6 +56,19 @@ class WebhookNotifier:
         where = f" <{link}|review it>" if link else ""
         self._send(
             {"kind": "review_waiting", "text": f":eyes: costguard: {text}{where}", "thread_id": thread_id, "link": link}
+        )
+
+    def owner_notice(self, text: str, *, thread_id: str, owner: str | None, detail: dict[str, str]) -> None:
+        """A plan scheduled to act on the owner's resource, and how to call it off (the owner named, if tagged)."""
+        to = f"{owner}: " if owner else "(no owner tag) "
+        self._send(
+            {
+                "kind": "owner_notice",
+                "text": f":hourglass: costguard: {to}{text}",
+                "thread_id": thread_id,
+                "owner": owner,
+                "detail": detail,
+            }
         )
 
     def _send(self, message: dict[str, object]) -> None:

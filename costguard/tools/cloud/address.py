@@ -6,7 +6,7 @@ AWS refuses (in a VPC); costguard refuses first, in both.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from costguard.errors import InternalError, RailTrippedAtExecution, ResourceNotFound, UndoRefused
@@ -85,3 +85,6 @@ class AddressKind:
             f"{plan.resource_id} ({acted.get('public_ip', 'its address')}) was released: AWS may already have given "
             "the address to someone else; a new allocation gets a different IP"
         )
+
+    def retag(self, resource_id: str, region: str, *, add: Mapping[str, str], remove: Sequence[str] = ()) -> None:
+        self._cloud.retag(resource_id, region, add=add, remove=remove)

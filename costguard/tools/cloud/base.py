@@ -7,7 +7,7 @@ dry run, reconcile after a crash, undo where possible).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
@@ -48,6 +48,10 @@ class ResourceKind(Protocol):
         """Put back what `act` did (re-runnable); UndoRefused when it cannot be."""
         ...
 
+    def retag(self, resource_id: str, region: str, *, add: Mapping[str, str], remove: Sequence[str] = ()) -> None:
+        """Set the `add` tags and delete the `remove` keys on the resource (both idempotent)."""
+        ...
+
 
 class Cloud(Protocol):
     """What costguard needs from a cloud: EC2 instances, and the other kinds through `kind`."""
@@ -65,5 +69,7 @@ class Cloud(Protocol):
     def resize(
         self, instance_id: str, region: str, target_type: str, *, start_after: bool, dry_run: bool
     ) -> EffectResult: ...
+
+    def retag(self, resource_id: str, region: str, *, add: Mapping[str, str], remove: Sequence[str] = ()) -> None: ...
 
     def kind(self, resource_type: ResourceType) -> ResourceKind: ...

@@ -8,7 +8,7 @@ a later scan finds it idle again. Idle = no connections and low CPU over the win
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -151,3 +151,17 @@ class DbInstanceKind:
         with mapped_errors(f"start_db_instance {ident}"):
             self._cloud.rds(plan.region).start_db_instance(DBInstanceIdentifier=ident)
         return f"started {ident}"
+
+    def retag(self, resource_id: str, region: str, *, add: Mapping[str, str], remove: Sequence[str] = ()) -> None:
+        """RDS tags by the instance's ARN (read from its description: the partition and account are AWS's)."""
+        region = self._cloud.region(region)
+        db = self._db(resource_id, region)
+        if db is None:
+            raise ResourceNotFound(f"retag {resource_id}: no such DB instance in {region}")
+        rds, arn = self._cloud.rds(region), db["DBInstanceArn"]
+        if add:
+            with mapped_errors(f"add_tags_to_resource {resource_id}"):
+                rds.add_tags_to_resource(ResourceName=arn, Tags=[{"Key": k, "Value": v} for k, v in add.items()])
+        if remove:
+            with mapped_errors(f"remove_tags_from_resource {resource_id}"):
+                rds.remove_tags_from_resource(ResourceName=arn, TagKeys=list(remove))

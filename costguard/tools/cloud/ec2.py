@@ -9,7 +9,7 @@ effects only as whole ledgered steps.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -301,6 +301,16 @@ class Ec2Cloud:
             call(InstanceIds=[instance_id])
         self._wait_for(instance_id, region, "stopped" if verb == "stop" else "running")
         return "done"
+
+    def retag(self, resource_id: str, region: str, *, add: Mapping[str, str], remove: Sequence[str] = ()) -> None:
+        """Tags on any EC2 resource (an instance, a volume, an address's allocation): set `add`, delete `remove`."""
+        ec2 = self.ec2(region)
+        if add:
+            with mapped_errors(f"create_tags {resource_id}"):
+                ec2.create_tags(Resources=[resource_id], Tags=[{"Key": k, "Value": v} for k, v in add.items()])
+        if remove:
+            with mapped_errors(f"delete_tags {resource_id}"):
+                ec2.delete_tags(Resources=[resource_id], Tags=[{"Key": k} for k in remove])
 
     def resize(
         self, instance_id: str, region: str, target_type: str, *, start_after: bool, dry_run: bool

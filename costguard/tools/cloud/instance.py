@@ -7,7 +7,7 @@ modified again.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from costguard.errors import InternalError, UndoRefused
@@ -78,3 +78,6 @@ class InstanceKind:
             raise UndoRefused(f"{iid} is now {fresh.instance_type}, neither {original} nor {plan.target_type}")
         cloud.resize(iid, region, original, start_after=was_running, dry_run=False)
         return f"resized {iid} back {plan.target_type} -> {original}"
+
+    def retag(self, resource_id: str, region: str, *, add: Mapping[str, str], remove: Sequence[str] = ()) -> None:
+        self._cloud.retag(resource_id, region, add=add, remove=remove)

@@ -8,7 +8,7 @@ lower bound, since AWS does not say when a volume was detached.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -224,6 +224,9 @@ class VolumeKind:
                 **extra,
             )
         return f"restored {plan.resource_id} from {snapshots[0]} as {made['VolumeId']} in {zone} (a new volume id)"
+
+    def retag(self, resource_id: str, region: str, *, add: Mapping[str, str], remove: Sequence[str] = ()) -> None:
+        self._cloud.retag(resource_id, region, add=add, remove=remove)
 
 
 def _restore_facts(fresh: Facts) -> dict[str, Any]:
