@@ -101,8 +101,9 @@ def cloud(session: boto3.Session, aws_env: str) -> Ec2Cloud:
 _IMAGES: dict[str, str] = {}
 
 
-def put_cpu(ec2: Any, instance_ids: list[str], cpu: float) -> None:
-    """CPU datapoints an hour before both the real clock and the tests' fixed Clock, so any window sees them."""
+def put_cpu(ec2: Any, instance_ids: list[str], cpu: float, *, at: datetime | None = None) -> None:
+    """CPU datapoints an hour before both the real clock and the tests' fixed Clock, so any window sees them (with
+    `at`: an hour before that time only, for a Clock moved on)."""
     cloudwatch = boto3.client(
         "cloudwatch",
         endpoint_url=ec2.meta.endpoint_url,
@@ -110,7 +111,9 @@ def put_cpu(ec2: Any, instance_ids: list[str], cpu: float) -> None:
         aws_access_key_id="testing",
         aws_secret_access_key="testing",
     )
-    stamps = [datetime.now(UTC) - timedelta(hours=1), Clock().now - timedelta(hours=1)]
+    stamps = (
+        [at - timedelta(hours=1)] if at else [datetime.now(UTC) - timedelta(hours=1), Clock().now - timedelta(hours=1)]
+    )
     data: list[MetricDatumTypeDef] = [
         {
             "MetricName": "CPUUtilization",
@@ -158,20 +161,24 @@ def create_database(
         Tags=[{"Key": k, "Value": v} for k, v in tags.items()],
         **options,
     )
-    at = (stamp or Clock().now) - timedelta(hours=1)
+    put_db_metrics(ec2, name, cpu=cpu, connections=connections, at=stamp or Clock().now)
+    return name
+
+
+def put_db_metrics(ec2: Any, name: str, *, cpu: float, connections: float, at: datetime) -> None:
+    """A database's CPU and connections data points an hour before `at`."""
     client_like(ec2, "cloudwatch").put_metric_data(
         Namespace="AWS/RDS",
         MetricData=[
             {
                 "MetricName": metric,
                 "Dimensions": [{"Name": "DBInstanceIdentifier", "Value": name}],
-                "Timestamp": at,
+                "Timestamp": at - timedelta(hours=1),
                 "Value": value,
             }
             for metric, value in (("CPUUtilization", cpu), ("DatabaseConnections", connections))
         ],
     )
-    return name
 
 
 def launch(

@@ -14,11 +14,12 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
 from prometheus_client import generate_latest
 
@@ -34,6 +35,7 @@ from costguard.settings import Settings
 from costguard.state import Alert, Outcome, ReviewResponse
 from costguard.tools.cloud import Ec2Cloud
 from costguard.tools.queue import SqsQueue
+from costguard.tools.store.agreements import record_vote
 from tests.aws_routes import Routes
 from tests.conftest import (
     APPROVER,
@@ -44,6 +46,8 @@ from tests.conftest import (
     client_like,
     decision,
     launch,
+    put_cpu,
+    put_db_metrics,
     snapshots_of,
     state_of,
 )
@@ -68,6 +72,12 @@ def notices(h: Harness, kind: str = "owner_notice") -> list[dict[str, Any]]:
 
 def events(h: Harness, thread_id: str) -> Counter[str]:
     return Counter(r.event for r in h.store.audit_rows(thread_id))
+
+
+def until_due(h: Harness, ec2: Any, iid: str, *, hours: float = 24, cpu: float = 2.0) -> None:
+    """Move the clock on to the due time; CloudWatch has kept measuring the instance meanwhile."""
+    h.clock.advance(hours=hours)
+    put_cpu(ec2, [iid], cpu, at=h.clock.now)
 
 
 def scheduled_instance(make_harness: HarnessFactory, ec2: Any, **tags: str) -> tuple[Harness, str, Any]:
@@ -105,7 +115,7 @@ def test_an_autonomous_plan_waits_out_its_grace_period_then_acts(make_harness: H
     with pytest.raises(ReviewError, match="scheduled"):
         h.guard.review(waiting.thread_id, approve)
 
-    h.clock.advance(hours=12)
+    until_due(h, ec2, iid, hours=12)
     (done,) = h.guard.run_due()
     assert done.status == "executed", done.reason
     assert "authorized by policy:autonomous" in done.reason
@@ -159,6 +169,150 @@ def test_a_resource_protected_meanwhile_is_refused_at_its_due_time(make_harness:
     assert notices(h, "critical") == []  # an expected ending of a grace period, not an incident
 
 
+@pytest.mark.parametrize("change", ["tagged production", "busy again"])
+def test_fresh_facts_that_need_a_person_send_the_plan_to_review_at_its_due_time(
+    make_harness: HarnessFactory, ec2: Any, change: str
+) -> None:
+    """What validate would send to a person now (tagged production, CPU busy again) does not act alone at its due
+    time: it waits for a review (the mark removed, the reviewers told), and a person's approval then acts."""
+    h, iid, waiting = scheduled_instance(make_harness, ec2)
+    if change == "tagged production":
+        ec2.create_tags(Resources=[iid], Tags=[{"Key": "env", "Value": "production"}])
+        until_due(h, ec2, iid)
+        rule = "production_instance"
+    else:
+        until_due(h, ec2, iid, cpu=85.0)
+        rule = "instance_busy"
+    (handed,) = h.guard.run_due()
+    assert handed.status == "awaiting_review", handed.reason
+    assert rule in handed.rules
+    assert state_of(ec2, iid) == "running"
+    assert MARK_TAG not in tags_of(ec2, iid)
+    assert events(h, waiting.thread_id)["schedule_to_review"] == 1
+    assert len(notices(h, "review_waiting")) == 1
+    assert h.guard.scheduled() == []
+    assert h.guard.run_due() == []
+    (pending,) = h.guard.pending()
+    assert rule in pending.plan.approval_reasons
+    approve = ReviewResponse(decision="approve", reviewer=APPROVER, digest=pending.plan.digest)
+    done = h.guard.review(waiting.thread_id, approve)
+    assert done.status == "executed", done.reason
+    assert f"authorized by {APPROVER}" in done.reason
+    assert state_of(ec2, iid) == "stopped"
+    assert h.store.verify().ok
+
+
+def test_autonomy_revoked_during_the_grace_period_sends_the_plan_to_review(
+    make_harness: HarnessFactory, ec2: Any
+) -> None:
+    iid = launch(ec2, "t3.small", {"env": "dev", "owner": OWNER})
+    earn = {"required": True, "min_reviews": 1, "min_agreement_lower_bound": 0.0}
+    h = make_harness([decision(iid)], phase="autonomous", autonomy={**GRACE, **earn})
+    cls = "instance:shutdown:<=100"
+    record_vote(h.store, thread_id="earlier", digest="d-0", plan_class=cls, vote="agree", reviewer=APPROVER)
+    waiting = h.guard.process_alert(Alert(alert_id="g-rv", instance_id=iid))
+    assert waiting.status == "scheduled", waiting.reason
+    record_vote(h.store, thread_id="other", digest="d-1", plan_class=cls, vote="reject", reviewer=APPROVER)
+    until_due(h, ec2, iid)
+    (handed,) = h.guard.run_due()
+    assert (handed.status, handed.rules) == ("awaiting_review", ("autonomy_not_earned",))
+    assert state_of(ec2, iid) == "running"
+
+
+def test_a_policy_changed_during_the_grace_period_refuses_the_plan(make_harness: HarnessFactory, ec2: Any) -> None:
+    h, iid, waiting = scheduled_instance(make_harness, ec2)
+    policy = h.guard.deps.policy
+    h.guard.deps = replace(h.guard.deps, policy=policy.model_copy(update={"approval_threshold_usd_per_month": 50.0}))
+    until_due(h, ec2, iid)
+    (refused,) = h.guard.run_due()
+    assert (refused.status, refused.rules) == ("rejected", ("policy_changed",))
+    assert policy.digest in refused.reason
+    assert state_of(ec2, iid) == "running"
+    assert MARK_TAG not in tags_of(ec2, iid)
+    assert events(h, waiting.thread_id)["schedule_refused"] == 1
+
+
+def test_an_opted_out_resource_is_never_marked(make_harness: HarnessFactory, ec2: Any) -> None:
+    iid = launch(ec2, "t3.small", {"env": "dev", "owner": OWNER, "keep-me": "yes"})
+    h = make_harness([decision(iid)], phase="autonomous", autonomy=GRACE)
+    done = h.guard.process_alert(Alert(alert_id="g-oo", instance_id=iid))
+    assert (done.status, done.rules) == ("cancelled", ("opted_out",))
+    assert MARK_TAG not in tags_of(ec2, iid)
+    assert notices(h) == []
+    assert state_of(ec2, iid) == "running"
+
+
+class Killed(BaseException):
+    """A process killed at this point (not an error any layer would catch)."""
+
+
+def test_a_kill_after_the_due_decision_repeats_it(
+    make_harness: HarnessFactory, ec2: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Refused at its due time (tagged critical meanwhile); killed right after removing its own mark: the next run
+    repeats the recorded refusal, it does not read the missing mark as the owner calling the plan off."""
+    h, iid, waiting = scheduled_instance(make_harness, ec2)
+    ec2.create_tags(Resources=[iid], Tags=[{"Key": "Criticality", "Value": "Critical"}])
+    until_due(h, ec2, iid)
+    cloud = h.guard.deps.cloud
+    assert isinstance(cloud, Ec2Cloud)
+    kind = cloud.kind("instance")
+    retag = kind.retag
+
+    def removed_then_killed(*args: Any, **kwargs: Any) -> None:
+        retag(*args, **kwargs)
+        raise Killed
+
+    monkeypatch.setattr(type(kind), "retag", lambda self, *a, **k: removed_then_killed(*a, **k))
+    with pytest.raises(Killed):
+        h.guard.run_due()
+    monkeypatch.undo()
+    assert MARK_TAG not in tags_of(ec2, iid)
+    (refused,) = h.guard.run_due()  # left `running`: taken up again
+    assert refused.status == "rejected", refused.reason
+    assert "critical_tag" in refused.rules
+    seen = events(h, waiting.thread_id)
+    assert (seen["schedule_refused"], seen["schedule_cancelled"]) == (1, 0)
+
+
+def test_a_due_run_failing_on_an_unreachable_cloud_is_tried_again(make_harness: HarnessFactory, ec2: Any) -> None:
+    h, iid, waiting = scheduled_instance(make_harness, ec2)
+    reachable = h.guard.deps
+    session = boto3.Session(aws_access_key_id="x", aws_secret_access_key="x", region_name=REGION)
+    down = Ec2Cloud(session, default_region=REGION, endpoint_url="http://127.0.0.1:1", clock=h.clock)
+    h.guard.deps = replace(reachable, cloud=down)
+    until_due(h, ec2, iid)
+    (failed,) = h.guard.run_due()
+    assert (failed.status, failed.error_class) == ("failed", "CloudUnavailable")
+    h.guard.deps = reachable
+    (done,) = h.guard.run_due()
+    assert done.status == "executed", done.reason
+    assert state_of(ec2, iid) == "stopped"
+    assert events(h, waiting.thread_id)["schedule_due"] == 1
+
+
+def test_execute_honours_an_opt_out_added_after_the_due_check(
+    make_harness: HarnessFactory, ec2: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Re-validated at its due time, killed before acting, resumed after the owner opted out: nothing is done."""
+    h, iid, waiting = scheduled_instance(make_harness, ec2)
+    until_due(h, ec2, iid)
+
+    def killed(*args: Any, **kwargs: Any) -> None:
+        raise Killed
+
+    monkeypatch.setattr(h.store, "acted_on", killed)
+    with pytest.raises(Killed):
+        h.guard.run_due()
+    monkeypatch.undo()
+    ec2.create_tags(Resources=[iid], Tags=[{"Key": "keep-me", "Value": "yes"}])
+    (kept,) = h.guard.run_due()
+    assert (kept.status, kept.rules) == ("cancelled", ("opted_out",))
+    assert state_of(ec2, iid) == "running"
+    assert snapshots_of(ec2, iid) == []
+    assert h.store.ledger_rows(waiting.thread_id) == []
+
+
 def test_without_an_owner_tag_the_notice_goes_to_the_webhook_unaddressed(
     make_harness: HarnessFactory, ec2: Any
 ) -> None:
@@ -198,6 +352,7 @@ def test_a_database_is_marked_through_rds_tags_and_stopped_when_due(make_harness
     assert tags[MARK_TAG].startswith("shutdown@")
     assert notices(h)[0]["owner"] == "data-team"
     h.clock.advance(hours=24)
+    put_db_metrics(ec2, name, cpu=1.0, connections=0.0, at=h.clock.now)
     (done,) = h.guard.run_due()
     assert done.status == "executed", done.reason
     assert db_status(ec2, name) == "stopped"
@@ -314,11 +469,51 @@ def test_the_watcher_acts_on_plans_whose_grace_period_is_over(
     assert watch().stats.due == 0  # not yet
     assert state_of(ec2, iid) == "running"
     clock.advance(hours=24)
+    put_cpu(ec2, [iid], 2.0, at=clock.now)
     watcher = watch()
     assert watcher.stats.due == 1
     assert [(o.alert_id, o.status) for o in due] == [("g-w", "executed")]
     assert state_of(ec2, iid) == "stopped"
     assert "costguard_watch_due_total 1.0" in generate_latest(registry_for(watcher.stats)).decode()
+
+
+def test_the_watcher_goes_on_past_a_due_thread_that_fails_and_stops_between_threads(
+    tmp_path: Path, aws_env: str, routes: Routes, ec2: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ids = [launch(ec2, "t3.small", {"env": "dev", "owner": OWNER}) for _ in range(2)]
+    settings = Settings(COSTGUARD_DB=tmp_path / "cg.db", AWS_ENDPOINT_URL=aws_env, AWS_DEFAULT_REGION=REGION)
+    policy = Policy(phase="autonomous", approvers=(APPROVER,), autonomy=AutonomyPolicy(grace_period_hours=24))
+    clock = Clock()
+    model = ScriptedChatModel(script=[decision(i) for i in ids])
+    guard = build_costguard(settings, policy, deps=build_deps(settings, policy, model=model, clock=clock))
+    waiting = [guard.process_alert(Alert(alert_id=f"g-w{n}", instance_id=i)) for n, i in enumerate(ids)]
+    assert [w.status for w in waiting] == ["scheduled", "scheduled"]
+    assert isinstance(guard.deps.cloud, Ec2Cloud)
+    runner = SourceRunner(guard, guard.deps.cloud, guard.deps.prices, default_region=REGION)
+    queue = SqsQueue(routes.queue_url, region=REGION, endpoint_url=aws_env)
+    clock.advance(hours=24)
+    put_cpu(ec2, ids, 2.0, at=clock.now)
+    resume_due = guard.resume_due
+    broken = waiting[0].thread_id
+
+    def first_one_breaks(thread_id: str) -> Outcome:
+        if thread_id == broken:
+            raise RuntimeError("pool timeout")  # not a CostguardError: it used to end the watcher
+        return resume_due(thread_id)
+
+    monkeypatch.setattr(guard, "resume_due", first_one_breaks)
+    due: list[Outcome] = []
+    stopped = threading.Event()
+    stopped.set()
+    Watcher(runner, queue, WatchOptions(once=True), on_due=due.append)._maybe_run_due(stopped)
+    assert due == []  # asked to stop: no due thread is started
+    watcher = Watcher(runner, queue, WatchOptions(once=True), on_due=due.append)
+    watcher.run(threading.Event())
+    assert [(o.alert_id, o.status) for o in due] == [("g-w1", "executed")]
+    assert watcher.stats.due == 1
+    assert [state_of(ec2, i) for i in ids] == ["running", "stopped"]
+    monkeypatch.undo()
+    assert [(o.alert_id, o.status) for o in guard.run_due()] == [("g-w0", "executed")]
 
 
 @pytest.mark.parametrize("crashpoint", ["after_intent=1", "after_effect=1"])
@@ -348,3 +543,21 @@ def test_a_due_run_killed_inside_execute_is_taken_up_by_the_next_and_acts_once(
     assert all(confirmed for _, confirmed in ledger)
     assert (audit["snapshot_created"], audit["shutdown"], audit["scheduled"]) == (1, 1, 1)
     assert status == [("executed",)]
+
+
+def test_a_process_killed_after_the_owner_notice_tells_nobody_twice(tmp_path: Path, aws_env: str, ec2: Any) -> None:
+    """SIGKILLed right after the owner was told, before the pause was saved; run again a second later: the plan
+    made before the kill goes on (its checkpoint before `grace` is durable), so no second notice, one record."""
+    case = cli_case(tmp_path, aws_env, ec2, "g-told", 3600)
+    killed = case.run("process", str(case.alerts), crash="after_owner_notice=1")
+    assert killed.returncode == -9, killed.stderr[-2000:]
+    time.sleep(1.1)  # a plan made again now would have another creation time, due time and digest
+    (waiting,) = case.lines("process", str(case.alerts))
+    assert waiting["status"] == "scheduled"
+    sink = case.db.with_name(case.db.stem + "-alerts.jsonl")
+    sent = [json.loads(line) for line in sink.read_text().splitlines() if line.strip()]
+    assert [n["kind"] for n in sent] == ["owner_notice"]
+    assert datetime.fromisoformat(sent[0]["detail"]["due_at"]) == datetime.fromisoformat(waiting["due_at"])
+    with sqlite3.connect(case.db) as conn:
+        audit = Counter(e for (e,) in conn.execute("SELECT event FROM cg_audit"))
+    assert audit["scheduled"] == 1

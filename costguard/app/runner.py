@@ -27,9 +27,18 @@ from costguard.state import Alert, Outcome, Plan, ReviewResponse, thread_id_for
 from costguard.tools.store import AuditRecord
 
 log = structlog.get_logger(__name__)
+
+
+def _family(cls: type[Exception]) -> frozenset[str]:
+    return frozenset({cls.__name__}).union(*(_family(sub) for sub in cls.__subclasses__()))
+
+
+RETRYABLE_NAMES = _family(RetryableError)  # a failed outcome's error_class worth another try later
 CheckpointMode = Literal["exit", "sync"]  # LangGraph's durability modes costguard offers (not "async")
 INTERRUPT = "__interrupt__"  # the key of a paused run's output (`invoke` returns it; the constant is private)
-BOUNDARY = ("execute",)  # the node before which a checkpoint is always durable
+# the nodes before which a checkpoint is always durable: the plan about to act (execute) or about to be announced
+# (grace: a kill after its owner notice re-runs it with the same plan, so nobody is told twice)
+BOUNDARY = ("grace", "execute")
 
 
 @dataclass(frozen=True)
@@ -249,8 +258,14 @@ class CostGuard:
         return sorted(found, key=lambda o: (o.due_at or far, o.thread_id))
 
     def run_due(self) -> list[Outcome]:
-        """Resume every scheduled plan whose grace period is over: it is checked on fresh facts, then acts, or is
-        called off. What each became (a thread resumed early, or by another worker meanwhile, stays scheduled)."""
+        """Resume every scheduled plan whose grace period is over: it is checked on fresh facts, then acts, is
+        called off, or goes to a person. What each became (a thread resumed early, or by another worker meanwhile,
+        stays scheduled)."""
+        return [self.resume_due(thread_id) for thread_id in self.due_threads()]
+
+    def due_threads(self) -> list[str]:
+        """Threads whose grace period is over: scheduled ones, a due run killed mid-way (left `running`), and a due
+        run that failed on a retryable error (the cloud unreachable, say: it is tried again at the next look)."""
         now = self.deps.clock()
         due = [o.thread_id for o in self.scheduled() if o.due_at is None or o.due_at <= now]
         for row in self.deps.store.threads("running", limit=10_000):
@@ -259,7 +274,15 @@ class CostGuard:
             schedule = values.get("schedule")
             if schedule is not None and schedule.due_at <= now and values.get("outcome") is None:
                 due.append(row["thread_id"])
-        return [self.resume_due(thread_id) for thread_id in due]
+        for row in self.deps.store.threads("failed", limit=10_000):
+            failed = Outcome.model_validate_json(row["outcome"]) if row.get("outcome") else None
+            if failed is None or failed.error_class not in RETRYABLE_NAMES:
+                continue  # a critical failure waits for a person (`costguard resume` puts it back on schedule)
+            snap = self.snapshot(row["thread_id"])
+            schedule = (snap.values or {}).get("schedule")
+            if is_grace(snap) and schedule is not None and schedule.due_at <= now:
+                due.append(row["thread_id"])
+        return due
 
     def resume_due(self, thread_id: str) -> Outcome:
         """See `run_due`; one worker at a time on the thread."""

@@ -123,7 +123,7 @@ class Watcher:
         with ThreadPoolExecutor(max_workers=self.options.concurrency, thread_name_prefix="watch") as pool:
             while not stop.is_set():
                 self._maybe_scan()
-                self._maybe_run_due()
+                self._maybe_run_due(stop)
                 pending = {f for f in pending if not f.done()}
                 room = self.options.concurrency - len(pending)
                 if room <= 0:
@@ -180,22 +180,30 @@ class Watcher:
         record_source(runner.guard.deps.store, source)
         self.on_done(Handled(source, outcomes))
 
-    def _maybe_run_due(self) -> None:
-        """Plans whose grace period is over: checked on fresh facts, then they act or are called off."""
+    def _maybe_run_due(self, stop: threading.Event) -> None:
+        """Plans whose grace period is over: checked on fresh facts, then they act, are called off or go to a
+        person. One failing thread does not keep the others waiting; a stop is honoured between threads."""
         now = self._clock()
         if self._last_due is not None and now - self._last_due < self.options.due_every:
             return
         self._last_due = now
+        guard = self.runner.guard
         try:
-            outcomes = self.runner.guard.run_due()
-        except CostguardError as exc:  # the store failed: the next look tries again
+            due = guard.due_threads()
+        except Exception as exc:  # the store failed (a pool timeout, say): the next look tries again
             log.error("due_check_failed", error_class=type(exc).__name__, error=str(exc))
             return
-        if outcomes:
-            self.stats.add(due=len(outcomes))
-            for outcome in outcomes:
-                log.info("schedule_due", thread_id=outcome.thread_id, status=outcome.status)
-                self.on_due(outcome)
+        for thread_id in due:
+            if stop.is_set():
+                return
+            try:
+                outcome = guard.resume_due(thread_id)
+            except Exception as exc:  # this thread's turn comes again at the next look
+                log.error("due_run_failed", thread_id=thread_id, error_class=type(exc).__name__, error=str(exc))
+                continue
+            self.stats.add(due=1)
+            log.info("schedule_due", thread_id=outcome.thread_id, status=outcome.status)
+            self.on_due(outcome)
 
 
 class WatchCollector(Collector):

@@ -45,7 +45,8 @@ NODES: dict[str, tuple[NodeFn, RetryPolicy | None]] = {
 
 def build_graph(deps: Deps | None = None) -> StateGraph[CostState, Deps, GraphInput, CostState]:
     """START → intake → gather → analyze → validate → {investigate → analyze | human_review | grace | execute | report}
-    → END; grace (an autonomous plan's grace period, when the policy sets one) → {grace | execute | report}.
+    → END; grace (an autonomous plan's grace period, when the policy sets one) → {grace | human_review | execute |
+    report}.
 
     Without `deps` (the normal case) every run gets its dependencies as `context=Deps(...)`. With
     `deps` (the API server) they are bound into the nodes and the graph has no context schema:

@@ -36,12 +36,15 @@ def after_review(state: CostState) -> Literal["execute", "human_review", "report
     return "report"
 
 
-def after_grace(state: CostState) -> Literal["execute", "grace", "report"]:
-    """Called off or refused at the due time (a result) → report; re-validated → execute; else wait again."""
+def after_grace(state: CostState) -> Literal["execute", "grace", "human_review", "report"]:
+    """Called off or refused at the due time (a result) → report; the fresh facts need a person (the plan now
+    requires approval and has none) → human_review; re-validated → execute; else wait again."""
     if state.get("result") is not None:
         return "report"
     schedule = state.get("schedule")
     plan = state.get("plan")
+    if plan is not None and plan.requires_approval and state.get("approval") is None:
+        return "human_review"
     if schedule is not None and plan is not None and schedule.ready and schedule.digest == plan.digest:
         return "execute"
     return "grace"

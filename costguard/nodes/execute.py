@@ -19,6 +19,7 @@ from langgraph.runtime import Runtime
 from costguard.context import Deps
 from costguard.errors import CloudPermissionError, CriticalError, InternalError, RailTrippedAtExecution
 from costguard.policy import recheck_at_execution
+from costguard.policy.grace import called_off
 from costguard.state import Approval, CostState, Facts, Plan, Result
 from costguard.tools.cloud.base import ResourceKind
 from costguard.tools.store import AuditRecord, LedgerEntry, generation_step, idempotency_key
@@ -100,6 +101,14 @@ def _execute_locked(state: CostState, deps: Deps, plan: Plan) -> dict[str, Any]:
                 _audit(plan, approval, "execution_skipped", "policy_changed", reason, key=f"policy:{plan.thread_id}")
             )
             return {"result": Result(status="rejected", reason=reason, rules=("policy_changed",))}
+        schedule = state.get("schedule")
+        if approval is not None and approval.mode == "autonomous" and schedule and schedule.digest == plan.digest:
+            # after a grace period (resumed late, say, from the checkpoint before this step): the owner's word holds
+            off = called_off(schedule.mark, fresh, deps.policy)
+            if off is not None:
+                key = f"called_off:{plan.thread_id}:{plan.digest}"
+                deps.store.audit(_audit(plan, approval, "execution_skipped", off.status, off.reason, key=key))
+                return {"result": Result(status=off.status, reason=f"{off.reason}; nothing done", rules=off.rules)}
         refusals = recheck_at_execution(plan, fresh, deps.prices, deps.policy)
         if refusals:
             return _critical(deps, plan, approval, RailTrippedAtExecution(plan.resource_id, refusals), refusals)

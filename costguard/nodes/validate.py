@@ -46,7 +46,7 @@ def validate(state: CostState, runtime: Runtime[Deps]) -> dict[str, Any]:
     if verdict.route == "report" and verdict.status is not None:
         update["result"] = Result(status=verdict.status, reason=verdict.reason, rules=verdict.rules)
     if verdict.route == "human_review" and plan is not None:
-        _tell_reviewers(deps, plan)
+        tell_reviewers(deps, plan)
     if verdict.route == "execute" and plan is not None and not plan.requires_approval:
         approval = Approval(digest=plan.digest, authorized_by="policy:autonomous", approved_at=now, mode="autonomous")
         update["approval"] = approval
@@ -63,7 +63,7 @@ def earned_classes(deps: Deps) -> frozenset[str]:
     )
 
 
-def _tell_reviewers(deps: Deps, plan: Plan) -> None:
+def tell_reviewers(deps: Deps, plan: Plan) -> None:
     """A notice that a plan waits for a person, with the review page's link; once per plan version."""
     if deps.store.first_notice(f"review:{plan.thread_id}:{plan.digest}"):
         savings = (

@@ -3,7 +3,7 @@ verdict on a decision (evaluate). Pure: no I/O, no model, no cloud; the same inp
 
 from costguard.errors import PolicyError
 from costguard.policy.autonomy import AutonomyPolicy, Standings, plan_class, standing, wilson_lower_bound
-from costguard.policy.evaluate import Evaluation, evaluate, make_plan
+from costguard.policy.evaluate import Evaluation, evaluate, make_plan, reasons_on_facts
 from costguard.policy.kinds import hourly_price
 from costguard.policy.model import Policy, load_policy
 from costguard.policy.protection import is_critical, is_database, is_production, protection_rules
@@ -49,6 +49,7 @@ __all__ = [
     "make_plan",
     "monthly",
     "protection_rules",
+    "reasons_on_facts",
     "recheck_at_execution",
     "review_refusal",
 ]

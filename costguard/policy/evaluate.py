@@ -95,17 +95,14 @@ def evaluate(
                 savings_usd_per_month=rails.savings_usd_per_month,
             )
         )
-    reasons = approval_reasons(
+    reasons = reasons_on_facts(
+        facts,
+        action,
+        rails.savings_usd_per_month,
+        policy,
+        earned,
         decision_requires_approval=decision.requires_approval,
         low_confidence=low_confidence,
-        savings=rails.savings_usd_per_month,
-        policy=policy,
-        utilization_known=_utilization_known(facts),
-        busy=_busy(facts, policy),
-        production=facts.tags is not None and is_production(facts.tags, policy),
-        irreversible=action in IRREVERSIBLE_ACTIONS,
-        autonomy_earned=earned is not None
-        and plan_class(facts.resource_type, action, rails.savings_usd_per_month, policy.autonomy) in earned,
     )
     plan = make_plan(
         alert=alert,
@@ -138,6 +135,32 @@ def evaluate(
             savings_usd_per_month=rails.savings_usd_per_month,
         ),
         plan,
+    )
+
+
+def reasons_on_facts(
+    facts: Facts,
+    action: str,
+    savings: float | None,
+    policy: Policy,
+    earned: frozenset[str] | None,
+    *,
+    decision_requires_approval: bool = False,
+    low_confidence: bool = False,
+) -> tuple[str, ...]:
+    """Why a person must approve `action` on a resource with these facts (empty: it may run alone). At a grace
+    period's due time the same question is asked again on fresh facts, without the model's part."""
+    return approval_reasons(
+        decision_requires_approval=decision_requires_approval,
+        low_confidence=low_confidence,
+        savings=savings,
+        policy=policy,
+        utilization_known=_utilization_known(facts),
+        busy=_busy(facts, policy),
+        production=facts.tags is not None and is_production(facts.tags, policy),
+        irreversible=action in IRREVERSIBLE_ACTIONS,
+        autonomy_earned=earned is not None
+        and plan_class(facts.resource_type, action, savings, policy.autonomy) in earned,
     )
 
 

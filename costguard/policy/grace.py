@@ -3,7 +3,8 @@
 An autonomous plan is scheduled instead of executed: the resource is tagged `MARK_TAG = "<action>@<due time>"`, its
 owner (the first owner tag the policy names) is told once, and at the due time the plan is checked again on fresh
 facts. It is called off when the mark was removed or changed, or the opt-out tag was added (`cancelled`); refused
-when a rail now says no (`rejected`); otherwise it goes on to `execute`, which checks the rails once more.
+when a rail now says no, or the policy changed meanwhile (`rejected`); handed to a person when the fresh facts
+now need one (busy, tagged production, ...); otherwise it goes on to `execute`, which checks the rails once more.
 """
 
 from __future__ import annotations
@@ -51,22 +52,30 @@ def owner_of(tags: dict[str, str] | None, policy: Policy) -> str | None:
 class CalledOff:
     """Why a scheduled plan does not act at its due time."""
 
-    status: Status  # "cancelled" (the owner said no) or "rejected" (the facts say no)
-    rule: str
+    status: Status  # "cancelled" (the owner said no) or "rejected" (the facts, or the policy, say no)
+    rules: tuple[str, ...]
     reason: str
 
 
 def called_off(mark: str, fresh: Facts, policy: Policy) -> CalledOff | None:
     """At the due time: did the owner call the plan off? (None: not by the tags; the rails are asked next.)"""
     if not fresh.exists:
-        return CalledOff("rejected", "resource_missing", f"{fresh.resource_id} no longer exists")
+        return CalledOff("rejected", ("resource_missing",), f"{fresh.resource_id} no longer exists")
     if fresh.tags is None:
-        return CalledOff("rejected", "tags_unknown", f"the tags of {fresh.resource_id} could not be read")
+        return CalledOff("rejected", ("tags_unknown",), f"the tags of {fresh.resource_id} could not be read")
     opt_out = policy.autonomy.opt_out_tag
     if opt_out in fresh.tags:
-        return CalledOff("cancelled", "opted_out", f"{fresh.resource_id} carries the opt-out tag {opt_out!r}")
+        return CalledOff("cancelled", ("opted_out",), f"{fresh.resource_id} carries the opt-out tag {opt_out!r}")
     if fresh.tags.get(MARK_TAG) != mark:
         now = fresh.tags.get(MARK_TAG)
         what = "was removed" if now is None else f"was changed to {now!r}"
-        return CalledOff("cancelled", "mark_removed", f"the tag {MARK_TAG}={mark} {what}")
+        return CalledOff("cancelled", ("mark_removed",), f"the tag {MARK_TAG}={mark} {what}")
     return None
+
+
+def policy_changed(plan: Plan, policy: Policy) -> CalledOff | None:
+    """A plan allowed to act alone under one policy does not act under another (the next scan proposes again)."""
+    if plan.policy_hash == policy.digest:
+        return None
+    reason = f"the policy changed since the plan was scheduled (made under {plan.policy_hash}, now {policy.digest})"
+    return CalledOff("rejected", ("policy_changed",), reason)
