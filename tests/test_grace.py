@@ -232,6 +232,45 @@ def test_a_policy_changed_during_the_grace_period_refuses_the_plan(make_harness:
     assert events(h, waiting.thread_id)["schedule_refused"] == 1
 
 
+def test_a_later_alert_for_a_scheduled_resource_tells_nobody_again_and_keeps_the_due_time(
+    make_harness: HarnessFactory, ec2: Any
+) -> None:
+    """A daily scan (or a second AWS alert) while the plan waits: no new mark (which would push the due time on and
+    cancel the first plan), no second notice; the first plan acts at its due time, once."""
+    iid = launch(ec2, "t3.small", {"env": "dev", "Owner": OWNER})
+    h = make_harness([decision(iid), decision(iid)], phase="autonomous", autonomy=GRACE)
+    first = h.guard.process_alert(Alert(alert_id="day-1", instance_id=iid))
+    assert first.status == "scheduled", first.reason
+    mark = tags_of(ec2, iid)[MARK_TAG]
+    until_due(h, ec2, iid, hours=6)
+    again = h.guard.process_alert(Alert(alert_id="day-2", instance_id=iid))
+    assert again.thread_id != first.thread_id
+    assert (again.status, again.rules) == ("monitoring", ("already_scheduled",)), again.reason
+    assert mark in again.reason
+    assert tags_of(ec2, iid)[MARK_TAG] == mark
+    assert len(notices(h)) == 1
+    assert events(h, again.thread_id)["schedule_exists"] == 1
+    assert [o.thread_id for o in h.guard.scheduled()] == [first.thread_id]
+
+    until_due(h, ec2, iid, hours=18)
+    (done,) = h.guard.run_due()
+    assert (done.thread_id, done.status) == (first.thread_id, "executed"), done.reason
+    assert state_of(ec2, iid) == "stopped"
+    assert len(snapshots_of(ec2, iid)) == 1
+
+
+def test_a_mark_left_from_an_earlier_action_does_not_stop_a_new_schedule(
+    make_harness: HarnessFactory, ec2: Any
+) -> None:
+    """A mark whose due time has passed (the mark stays after acting) is history, not a plan waiting."""
+    iid = launch(ec2, "t3.small", {"env": "dev", "Owner": OWNER, MARK_TAG: "shutdown@2020-01-01T00:00:00Z"})
+    h = make_harness([decision(iid)], phase="autonomous", autonomy=GRACE)
+    waiting = h.guard.process_alert(Alert(alert_id="g-1", instance_id=iid))
+    assert waiting.status == "scheduled", waiting.reason
+    assert tags_of(ec2, iid)[MARK_TAG] != "shutdown@2020-01-01T00:00:00Z"
+    assert len(notices(h)) == 1
+
+
 def test_an_opted_out_resource_is_never_marked(make_harness: HarnessFactory, ec2: Any) -> None:
     iid = launch(ec2, "t3.small", {"env": "dev", "owner": OWNER, "keep-me": "yes"})
     h = make_harness([decision(iid)], phase="autonomous", autonomy=GRACE)

@@ -32,6 +32,7 @@ from costguard.policy.grace import (
     mark_value,
     owner_of,
     policy_changed,
+    waiting_mark,
 )
 from costguard.state import CostState, Facts, Plan, Result, Schedule, Status, Verdict
 from costguard.tools.crashpoints import crashpoint
@@ -93,6 +94,11 @@ def _announce(deps: Deps, plan: Plan) -> dict[str, Any]:
         reason = f"{plan.resource_id} carries the opt-out tag {rule.opt_out_tag!r}: {plan.action} called off"
         deps.store.audit(_audit(plan, "schedule_cancelled", "cancelled", f"{reason} [rules: opted_out]"))
         return {"result": Result(status="cancelled", reason=reason, rules=("opted_out",))}
+    waiting = waiting_mark(facts.tags, plan, mark, deps.clock())
+    if waiting is not None:  # a later alert for a plan already waiting: no new mark, nobody told again
+        reason = f"{plan.resource_id} is already scheduled ({MARK_TAG}={waiting}): this alert joins that plan"
+        deps.store.audit(_audit(plan, "schedule_exists", "monitoring", f"{reason} [rules: already_scheduled]"))
+        return {"result": Result(status="monitoring", reason=reason, rules=("already_scheduled",))}
     owner = owner_of(facts.tags, deps.policy)
     kind.retag(plan.resource_id, plan.region, add={MARK_TAG: mark})
     schedule = Schedule(digest=plan.digest, due_at=due, mark=mark, owner=owner)

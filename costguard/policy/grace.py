@@ -10,7 +10,7 @@ now need one (busy, tagged production, ...); otherwise it goes on to `execute`, 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from costguard.policy.model import Policy
 from costguard.state import Approval, Facts, Plan, Status
@@ -37,6 +37,22 @@ def due_time(plan: Plan, policy: Policy) -> datetime:
 def mark_value(plan: Plan, due: datetime) -> str:
     """The mark tag's value: the action and its due time (a tag value allows letters, digits and `@:-`)."""
     return f"{plan.action}@{due:%Y-%m-%dT%H:%M:%SZ}"
+
+
+def waiting_mark(tags: dict[str, str] | None, plan: Plan, own_mark: str, now: datetime) -> str | None:
+    """Another plan's mark for the same action whose due time is still ahead (a plan waiting its grace period), or
+    None. A later alert for the resource then joins it: a new mark would push the due time on, cancel the waiting
+    plan and tell the owner again. Our own mark (a re-run) and a mark whose time has passed (left after acting) are
+    not in the way; a mark for another action is replaced (the newer plan is announced)."""
+    value = (tags or {}).get(MARK_TAG)
+    if value is None or value == own_mark:
+        return None
+    action, _, when = value.partition("@")
+    try:
+        due = datetime.strptime(when, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+    except ValueError:
+        return None
+    return value if action == plan.action and due > now else None
 
 
 def owner_of(tags: dict[str, str] | None, policy: Policy) -> str | None:
