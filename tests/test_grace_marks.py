@@ -10,23 +10,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from costguard.policy.grace import MARK_TAG, mark_value, waiting_mark
-from costguard.state import Plan
+from tests.test_routing import PLAN as ROUTING_PLAN
 
 NOW = datetime(2026, 12, 5, 6, 0, tzinfo=UTC)
-PLAN = Plan(
-    alert_id="a",
-    thread_id="alert:a",
-    resource_id="i-0123456789abcdef0",
-    region="us-east-1",
-    action="shutdown",
-    current_type="t3.small",
-    savings_usd_per_month=15.18,
-    requires_approval=False,
-    phase="autonomous",
-    policy_hash="p",
-    created_at=NOW,
-    expires_at=NOW + timedelta(hours=72),
-)
+PLAN = ROUTING_PLAN.model_copy(update={"requires_approval": False, "phase": "autonomous", "created_at": NOW})
 OWN = mark_value(PLAN, NOW + timedelta(hours=24))
 
 
