@@ -104,6 +104,33 @@ def test_the_observe_command_writes_every_kind_and_parses_back(
     assert {r.resource_id for r in waste if r.name != "web-eip"} <= {a.resource_id for a in written}
 
 
+def test_a_kind_that_cannot_be_read_is_named_and_the_others_are_still_scanned(
+    waste: list[FleetResource], aws_env: str, tmp_path: Path
+) -> None:
+    """No rds:DescribeDBInstances (a role without RDS read): observe writes what it found, names what it could not
+    read, and exits 3; before, the whole scan failed."""
+    from costguard.app.batch import parse_alert_line
+    from tests.conftest import cli_env
+    from tests.faultproxy import FaultPlan, FaultProxy
+
+    out = tmp_path / "alerts.jsonl"
+    plan = FaultPlan(deny=frozenset({"DescribeDBInstances"}))
+    with FaultProxy(aws_env, plan) as proxy:
+        proc = subprocess.run(
+            [sys.executable, "-m", "costguard.run", "observe", "--out", str(out), "--json"],
+            env=cli_env(proxy.url, tmp_path / "cg.db"),
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    assert proc.returncode == 3, proc.stderr[-2000:]
+    assert plan.injected["DescribeDBInstances:UnauthorizedOperation"] >= 1
+    assert "databases in us-east-1 could not be read" in proc.stderr
+    written = [parse_alert_line(line, n) for n, line in enumerate(out.read_text().splitlines(), 1)]
+    assert {a.resource_type for a in written} == {"instance", "volume", "address"}
+    assert len(proc.stdout.splitlines()) == len(written)
+
+
 def test_the_emulator_command_seeds_every_kind_then_stops_on_ctrl_c() -> None:
     import signal
     import time

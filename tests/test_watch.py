@@ -48,9 +48,12 @@ def scripted_shutdowns() -> ScriptedChatModel:
     return ScriptedChatModel(script=[decision("{{instance_id}}", confidence=0.95)], cycle=True)
 
 
-def run_watcher(tmp_path: Path, aws_env: str, routes: Routes, **options: Any) -> tuple[Watcher, list[Handled]]:
+def run_watcher(
+    tmp_path: Path, aws_env: str, routes: Routes, model: ScriptedChatModel | None = None, **options: Any
+) -> tuple[Watcher, list[Handled]]:
     settings = Settings(COSTGUARD_DB=tmp_path / "cg.db", AWS_ENDPOINT_URL=aws_env, AWS_DEFAULT_REGION=REGION)
-    guard = build_costguard(settings, Policy(phase="autonomous", approvers=(APPROVER,)), model=scripted_shutdowns())
+    policy = Policy(phase="autonomous", approvers=(APPROVER,))
+    guard = build_costguard(settings, policy, model=model or scripted_shutdowns())
     assert isinstance(guard.deps.cloud, Ec2Cloud)
     runner = SourceRunner(guard, guard.deps.cloud, guard.deps.prices, default_region=REGION)
     done: list[Handled] = []
@@ -233,6 +236,31 @@ def test_the_observe_scan_runs_as_a_periodic_source(tmp_path: Path, aws_env: str
     assert scan.source.by_status == {"executed": 1}
     assert watcher.stats.scans == 1
     assert watcher.stats.received == 0
+
+
+def test_the_periodic_scan_finds_every_kind_of_waste(tmp_path: Path, aws_env: str, routes: Routes, ec2: Any) -> None:
+    idle = launch(ec2, "t3.small", {"env": "dev"})
+    orphan = ec2.create_volume(AvailabilityZone=f"{REGION}a", Size=50, VolumeType="gp3")["VolumeId"]
+    free = ec2.allocate_address(Domain="vpc")["AllocationId"]
+    natural = {
+        "action": "{{action}}",
+        "confidence": 0.95,
+        "reasoning": "idle",
+        "parameters": "{{parameters}}",
+        "requires_approval": False,
+    }
+    model = ScriptedChatModel(script=[natural], cycle=True)
+    watcher, done = run_watcher(tmp_path, aws_env, routes, model=model, scan_every=timedelta(hours=1))
+    (scan,) = done
+    found = {(o.resource_id, o.status) for o in scan.outcomes}
+    # the instance stops alone; a release is irreversible: a person approves it in every phase; a volume made a
+    # moment ago has not been unused for the policy's days: its delete is refused
+    assert found == {(idle, "executed"), (orphan, "rejected"), (free, "awaiting_review")}, scan.source.reason
+    reasons = {o.resource_id: o.reason for o in scan.outcomes}
+    assert "volume_unused_too_briefly" in reasons[orphan]
+    assert "irreversible_action" in reasons[free]
+    assert "3 alert(s)" in scan.source.reason
+    assert watcher.stats.scans == 1
 
 
 class ListQueue:

@@ -46,20 +46,47 @@ def scan_waste(
 ) -> list[Alert]:
     """Alerts for the waste that is not an idle instance; a small gp2 volume (a root disk) is not worth one."""
     policy = policy or Policy()
+    return [
+        *unattached_volumes(cloud, prices, region=region, now=now, policy=policy),
+        *gp2_volumes(cloud, prices, region=region, now=now, policy=policy, min_savings_usd=min_gp2_savings_usd),
+        *free_addresses(cloud, prices, region=region, now=now, policy=policy),
+        *idle_databases(cloud, prices, region=region, now=now, policy=policy, cpu_idle_pct=cpu_idle_threshold_pct),
+    ]
+
+
+def unattached_volumes(
+    cloud: Ec2Cloud, prices: PriceList, *, region: str, now: datetime, policy: Policy
+) -> list[Alert]:
+    """Volumes attached to nothing (`available`)."""
     alerts: list[Alert] = []
     volumes = cloud.kind("volume")
     for vid in _volume_ids(cloud, region, "status", ["available"]):
         facts = volumes.describe(vid, region)
         if facts.exists and facts.state == "available":
             _keep(alerts, _alert(facts, UNATTACHED_KIND, prices, policy, now, _volume_line(facts)))
+    return alerts
+
+
+def gp2_volumes(
+    cloud: Ec2Cloud, prices: PriceList, *, region: str, now: datetime, policy: Policy, min_savings_usd: float = 1.0
+) -> list[Alert]:
+    """gp2 volumes in use that would cost at least `min_savings_usd` a month less as gp3."""
+    alerts: list[Alert] = []
+    volumes = cloud.kind("volume")
     for vid in _volume_ids(cloud, region, "volume-type", ["gp2"]):
         facts = volumes.describe(vid, region)
         if not facts.exists or facts.state != "in-use" or facts.size_gib is None:
-            continue  # an unattached gp2 volume has its own alert above
+            continue  # an unattached gp2 volume has its own alert
         saves = gp3_savings(facts, prices)
-        if saves is not None and saves >= min_gp2_savings_usd:
+        if saves is not None and saves >= min_savings_usd:
             line = f"{_volume_line(facts)}; as gp3, as fast, it would cost ${saves:,.2f}/month less"
             _keep(alerts, _alert(facts, GP2_KIND, prices, policy, now, line))
+    return alerts
+
+
+def free_addresses(cloud: Ec2Cloud, prices: PriceList, *, region: str, now: datetime, policy: Policy) -> list[Alert]:
+    """Elastic IPs associated with nothing."""
+    alerts: list[Alert] = []
     addresses = cloud.kind("address")
     for address in cloud.ec2(region).describe_addresses().get("Addresses", []):
         if address.get("AssociationId") or "AllocationId" not in address:
@@ -68,13 +95,21 @@ def scan_waste(
         if facts.exists and facts.association_id == "":
             line = f"Elastic IP {facts.public_ip} ({facts.resource_id}) in {region} is associated with nothing"
             _keep(alerts, _alert(facts, ADDRESS_KIND, prices, policy, now, line))
+    return alerts
+
+
+def idle_databases(
+    cloud: Ec2Cloud, prices: PriceList, *, region: str, now: datetime, policy: Policy, cpu_idle_pct: float = 10.0
+) -> list[Alert]:
+    """Available DB instances with low CPU and no more connections than the policy allows."""
+    alerts: list[Alert] = []
     databases = cloud.kind("db_instance")
     for page in cloud.rds(region).get_paginator("describe_db_instances").paginate():
         for db in page.get("DBInstances", []):
             if db.get("DBInstanceStatus") != "available":
                 continue
             facts = databases.describe(db["DBInstanceIdentifier"], region)
-            busy_cpu = facts.cpu_avg_pct is not None and facts.cpu_avg_pct >= cpu_idle_threshold_pct
+            busy_cpu = facts.cpu_avg_pct is not None and facts.cpu_avg_pct >= cpu_idle_pct
             used = facts.connections_max is not None and facts.connections_max > policy.idle_db_max_connections
             if facts.exists and not busy_cpu and not used:
                 _keep(alerts, _alert(facts, DATABASE_KIND, prices, policy, now, _db_line(facts)))

@@ -23,7 +23,7 @@ import structlog
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector, CollectorRegistry
 
-from costguard.app.scan import scan
+from costguard.app.scan_region import scan_region
 from costguard.app.sourcing import Handled, SourceRunner, summarise
 from costguard.errors import ConfigError, CostguardError
 from costguard.state import Outcome
@@ -171,11 +171,12 @@ class Watcher:
         runner = self.runner
         if runner.cloud is None:
             raise ConfigError("--scan-every needs the EC2 cloud")
-        alerts = scan(runner.cloud, runner.prices, region=self.options.scan_region, now=now)
-        outcomes = [runner.guard.process_alert(alert) for alert in alerts]
+        region = self.options.scan_region
+        found = scan_region(runner.cloud, runner.prices, region=region, now=now, policy=runner.guard.deps.policy)
+        outcomes = [runner.guard.process_alert(alert) for alert in found.alerts]
         self.stats.add(scans=1)
-        source_id = f"scan:{self.options.scan_region}:{now:%Y%m%dT%H%M}"
-        note = f"periodic scan of {self.options.scan_region}"
+        source_id = f"scan:{region}:{now:%Y%m%dT%H%M}"
+        note = f"periodic scan of {region}: {found.note}"
         source = summarise(source_id, "scan", outcomes, message_id=None, note=note)
         record_source(runner.guard.deps.store, source)
         self.on_done(Handled(source, outcomes))

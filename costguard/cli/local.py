@@ -13,6 +13,7 @@ import typer
 from rich.table import Table
 
 from costguard.cli.base import (
+    EXIT_PARTIAL,
     FAILED_STATUSES,
     JsonOpt,
     app,
@@ -21,8 +22,10 @@ from costguard.cli.base import (
     finish,
     llm_app,
     out,
+    report_error,
 )
 from costguard.settings import Settings
+from costguard.state import Alert
 
 # --- observe, demo, llm ------------------------------------------------------------------
 
@@ -57,23 +60,31 @@ def observe(
     write alerts. Takes no action at all."""
     from datetime import UTC, datetime
 
-    from costguard.app.scan import alert_line, scan, write_jsonl
-    from costguard.app.scan_waste import scan_waste
+    from costguard.app.scan import alert_line, write_jsonl
+    from costguard.app.scan_region import scan_region
     from costguard.tools.cloud import Ec2Cloud
     from costguard.tools.pricing import load_price_list
 
     settings = Settings()
     cloud = Ec2Cloud(default_region=settings.aws_region, endpoint_url=settings.aws_endpoint_url)
     prices, now = load_price_list(), datetime.now(UTC)
-    alerts = scan(cloud, prices, region=settings.aws_region, now=now, cpu_idle_threshold_pct=threshold)
-    alerts += scan_waste(cloud, prices, region=settings.aws_region, now=now, cpu_idle_threshold_pct=threshold)
+    found = scan_region(cloud, prices, region=settings.aws_region, now=now, cpu_idle_threshold_pct=threshold)
+    alerts = found.alerts
     if out_file is not None:
         write_jsonl(alerts, out_file)
+    for kind, why in found.unreadable.items():  # the rest was scanned; the exit code says it was not all
+        report_error(f"{kind} in {settings.aws_region} could not be read: {why}", EXIT_PARTIAL)
     if as_json:
         for alert in alerts:
             out.file.write(alert_line(alert) + "\n")
-        return
-    table = Table(title=f"{len(alerts)} alert(s) in {settings.aws_region}" + (f" → {out_file}" if out_file else ""))
+    else:
+        _observe_table(alerts, settings.aws_region, out_file)
+    if found.unreadable:
+        raise typer.Exit(EXIT_PARTIAL)
+
+
+def _observe_table(alerts: list[Alert], region: str, out_file: Path | None) -> None:
+    table = Table(title=f"{len(alerts)} alert(s) in {region}" + (f" → {out_file}" if out_file else ""))
     for col in ("alert_id", "resource", "kind", "$/month", "summary"):
         table.add_column(col, overflow="fold")
     for a in alerts:

@@ -1,0 +1,75 @@
+"""One read-only scan of a Region for every kind of waste costguard handles: idle instances, unattached and gp2
+volumes, free Elastic IPs, idle databases. `costguard observe` and the watcher's periodic scan (`--scan-every`)
+use it.
+
+A kind that cannot be read (no `rds:DescribeDBInstances` permission, the RDS endpoint unreachable, ...) is left
+out, logged and named in the result; the other kinds are still scanned.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+import structlog
+
+from costguard.app.scan import scan
+from costguard.app.scan_waste import free_addresses, gp2_volumes, idle_databases, unattached_volumes
+from costguard.errors import CostguardError
+from costguard.policy import Policy
+from costguard.state import Alert
+from costguard.tools.cloud import Ec2Cloud
+from costguard.tools.cloud.errors import mapped_errors
+from costguard.tools.pricing import PriceList
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class RegionScan:
+    """The alerts found, and the kinds that could not be read (with why)."""
+
+    alerts: list[Alert]
+    unreadable: dict[str, str]
+
+    @property
+    def note(self) -> str:
+        found = f"{len(self.alerts)} alert(s)"
+        if not self.unreadable:
+            return found
+        return f"{found}; not read: " + "; ".join(f"{kind} ({why})" for kind, why in self.unreadable.items())
+
+
+def scan_region(
+    cloud: Ec2Cloud,
+    prices: PriceList,
+    *,
+    region: str,
+    now: datetime,
+    policy: Policy | None = None,
+    cpu_idle_threshold_pct: float = 10.0,
+) -> RegionScan:
+    """Every kind, each on its own: one that fails does not take the others with it."""
+    policy = policy or Policy()
+    parts: dict[str, Callable[[], list[Alert]]] = {
+        "instances": lambda: scan(cloud, prices, region=region, now=now, cpu_idle_threshold_pct=cpu_idle_threshold_pct),
+        "unattached volumes": lambda: unattached_volumes(cloud, prices, region=region, now=now, policy=policy),
+        "gp2 volumes": lambda: gp2_volumes(cloud, prices, region=region, now=now, policy=policy),
+        "Elastic IPs": lambda: free_addresses(cloud, prices, region=region, now=now, policy=policy),
+        "databases": lambda: idle_databases(
+            cloud, prices, region=region, now=now, policy=policy, cpu_idle_pct=cpu_idle_threshold_pct
+        ),
+    }
+    alerts: list[Alert] = []
+    unreadable: dict[str, str] = {}
+    for kind, part in parts.items():
+        try:
+            with mapped_errors(f"scanning {kind} in {region}"):
+                alerts += part()
+        except CostguardError as exc:
+            log.warning(
+                "scan_kind_unreadable", kind=kind, region=region, error_class=type(exc).__name__, error=str(exc)
+            )
+            unreadable[kind] = f"{type(exc).__name__}: {exc}"[:300]
+    return RegionScan(alerts, unreadable)
