@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -26,8 +26,19 @@ from costguard.tools.cloud import Ec2Cloud
 from costguard.tools.queue import Message, SqsQueue
 from costguard.tools.store.sources import source as source_of
 from tests.aws_routes import FIXTURES, Routes, alarm_for, queue_is_empty
-from tests.conftest import APPROVER, REGION, Harness, cli_env, decision, launch, snapshots_of, state_of
+from tests.conftest import (
+    APPROVER,
+    REGION,
+    Harness,
+    cli_env,
+    create_database,
+    decision,
+    launch,
+    snapshots_of,
+    state_of,
+)
 from tests.test_cli import costguard, json_lines
+from tests.test_kinds_graph import db_status
 
 
 def anomaly_event(usage_type: str) -> dict[str, Any]:
@@ -46,6 +57,18 @@ def put_event(routes: Routes, event: dict[str, Any]) -> None:
 
 def scripted_shutdowns() -> ScriptedChatModel:
     return ScriptedChatModel(script=[decision("{{instance_id}}", confidence=0.95)], cycle=True)
+
+
+def scripted_natural() -> ScriptedChatModel:
+    """Each kind's natural action (shutdown, stop, delete, release) for whatever resource the alert names."""
+    natural = {
+        "action": "{{action}}",
+        "confidence": 0.95,
+        "reasoning": "idle",
+        "parameters": "{{parameters}}",
+        "requires_approval": False,
+    }
+    return ScriptedChatModel(script=[natural], cycle=True)
 
 
 def run_watcher(
@@ -161,6 +184,32 @@ def test_a_budget_fans_out_over_the_region_one_thread_per_instance(
     assert queue_is_empty(routes)
 
 
+def test_an_anomaly_fans_out_to_the_kinds_its_service_is_billed_for(
+    tmp_path: Path, aws_env: str, routes: Routes, ec2: Any
+) -> None:
+    idle = launch(ec2, "t3.small", {"env": "dev"})
+    free = ec2.allocate_address(Domain="vpc")["AllocationId"]
+    now = datetime.now(UTC)
+    db = create_database(ec2, f"fan-{now:%H%M%S}", {"env": "dev"}, stamp=now)
+    event = anomaly_event("USE1-InstanceUsage:db.t3.medium")
+    event["detail"]["rootCauses"] = [
+        {
+            "service": "Amazon Relational Database Service",
+            "region": REGION,
+            "usageType": "USE1-InstanceUsage:db.t3.medium",
+        },
+        {"service": "Amazon Simple Storage Service", "region": REGION, "usageType": "USE1-TimedStorage-ByteHrs"},
+    ]
+    put_event(routes, event)
+    _, done = run_watcher(tmp_path, aws_env, routes, model=scripted_natural())
+    (anomaly,) = done
+    assert [(o.resource_id, o.status) for o in anomaly.outcomes] == [(db, "executed")], anomaly.source.reason
+    assert "no resource kind handled for Amazon Simple Storage Service" in anomaly.source.reason
+    assert db_status(ec2, db) in {"stopping", "stopped"}
+    assert state_of(ec2, idle) == "running"  # an RDS anomaly does not look at instances, nor at addresses
+    assert free in {a["AllocationId"] for a in ec2.describe_addresses()["Addresses"]}
+
+
 def handled_body(routes: Routes, budget: str) -> str:
     """An SNS envelope around the budget text with a MessageId of its own (a second notification)."""
     return json.dumps(
@@ -242,15 +291,7 @@ def test_the_periodic_scan_finds_every_kind_of_waste(tmp_path: Path, aws_env: st
     idle = launch(ec2, "t3.small", {"env": "dev"})
     orphan = ec2.create_volume(AvailabilityZone=f"{REGION}a", Size=50, VolumeType="gp3")["VolumeId"]
     free = ec2.allocate_address(Domain="vpc")["AllocationId"]
-    natural = {
-        "action": "{{action}}",
-        "confidence": 0.95,
-        "reasoning": "idle",
-        "parameters": "{{parameters}}",
-        "requires_approval": False,
-    }
-    model = ScriptedChatModel(script=[natural], cycle=True)
-    watcher, done = run_watcher(tmp_path, aws_env, routes, model=model, scan_every=timedelta(hours=1))
+    watcher, done = run_watcher(tmp_path, aws_env, routes, model=scripted_natural(), scan_every=timedelta(hours=1))
     (scan,) = done
     found = {(o.resource_id, o.status) for o in scan.outcomes}
     # the instance stops alone; a release is irreversible: a person approves it in every phase; a volume made a

@@ -41,6 +41,16 @@ class RegionScan:
         return f"{found}; not read: " + "; ".join(f"{kind} ({why})" for kind, why in self.unreadable.items())
 
 
+INSTANCES, UNATTACHED, GP2, ADDRESSES, DATABASES = (
+    "instances",
+    "unattached volumes",
+    "gp2 volumes",
+    "Elastic IPs",
+    "databases",
+)
+EVERY_KIND: frozenset[str] = frozenset({INSTANCES, UNATTACHED, GP2, ADDRESSES, DATABASES})
+
+
 def scan_region(
     cloud: Ec2Cloud,
     prices: PriceList,
@@ -49,27 +59,32 @@ def scan_region(
     now: datetime,
     policy: Policy | None = None,
     cpu_idle_threshold_pct: float = 10.0,
+    kinds: frozenset[str] = EVERY_KIND,
+    instance_types: frozenset[str] | None = None,
 ) -> RegionScan:
-    """Every kind, each on its own: one that fails does not take the others with it."""
-    policy = policy or Policy()
+    """The `kinds` asked for (instances only of `instance_types`, if given), each on its own: one that fails does
+    not take the others with it."""
+    rules = policy or Policy()
+    idle_pct = cpu_idle_threshold_pct
     parts: dict[str, Callable[[], list[Alert]]] = {
-        "instances": lambda: scan(cloud, prices, region=region, now=now, cpu_idle_threshold_pct=cpu_idle_threshold_pct),
-        "unattached volumes": lambda: unattached_volumes(cloud, prices, region=region, now=now, policy=policy),
-        "gp2 volumes": lambda: gp2_volumes(cloud, prices, region=region, now=now, policy=policy),
-        "Elastic IPs": lambda: free_addresses(cloud, prices, region=region, now=now, policy=policy),
-        "databases": lambda: idle_databases(
-            cloud, prices, region=region, now=now, policy=policy, cpu_idle_pct=cpu_idle_threshold_pct
+        INSTANCES: lambda: scan(
+            cloud, prices, region=region, now=now, cpu_idle_threshold_pct=idle_pct, instance_types=instance_types
         ),
+        UNATTACHED: lambda: unattached_volumes(cloud, prices, region=region, now=now, policy=rules),
+        GP2: lambda: gp2_volumes(cloud, prices, region=region, now=now, policy=rules),
+        ADDRESSES: lambda: free_addresses(cloud, prices, region=region, now=now, policy=rules),
+        DATABASES: lambda: idle_databases(cloud, prices, region=region, now=now, policy=rules, cpu_idle_pct=idle_pct),
     }
     alerts: list[Alert] = []
     unreadable: dict[str, str] = {}
     for kind, part in parts.items():
+        if kind not in kinds:
+            continue
         try:
             with mapped_errors(f"scanning {kind} in {region}"):
                 alerts += part()
         except CostguardError as exc:
-            log.warning(
-                "scan_kind_unreadable", kind=kind, region=region, error_class=type(exc).__name__, error=str(exc)
-            )
-            unreadable[kind] = f"{type(exc).__name__}: {exc}"[:300]
+            why = f"{type(exc).__name__}: {exc}"[:300]
+            log.warning("scan_kind_unreadable", kind=kind, region=region, error=why)
+            unreadable[kind] = why
     return RegionScan(alerts, unreadable)

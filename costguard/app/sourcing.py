@@ -128,5 +128,7 @@ class SourceRunner:
         if self.cloud is None:
             raise ConfigError("a scope alert fans out by a scan of the account, which needs the EC2 cloud")
         now = self._now or self.guard.deps.clock()
-        fan = expand(parsed, self.cloud, self.prices, default_region=self.default_region, now=now)
+        fan = expand(
+            parsed, self.cloud, self.prices, default_region=self.default_region, now=now, policy=self.guard.deps.policy
+        )
         return fan.alerts, parsed.source_kind, fan.note
