@@ -18,6 +18,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import tenacity
+
 from costguard.errors import ConfigError, InternalError
 from costguard.state import Alert, Outcome, canonical_json
 from costguard.tools.store import chain
@@ -41,6 +43,20 @@ def _entry(row: Any) -> LedgerEntry:
     return LedgerEntry(**data)
 
 
+def _locked(exc: BaseException) -> bool:
+    return isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc)
+
+
+def _while_locked() -> tenacity.Retrying:
+    """Retry a statement SQLite refused with "database is locked" without waiting, for up to 30 s."""
+    return tenacity.Retrying(
+        retry=tenacity.retry_if_exception(_locked),
+        stop=tenacity.stop_after_delay(30),
+        wait=tenacity.wait_random(0.005, 0.05),
+        reraise=True,
+    )
+
+
 class Store:
     """The ledger, the audit chain and the thread index, over one SQLite connection per thread (WAL: several
     threads and processes may share the file; writes are short `BEGIN IMMEDIATE` transactions)."""
@@ -57,7 +73,11 @@ class Store:
         try:
             conn = self.connect()
             try:
-                conn.executescript(SQLITE)
+                # one write transaction taken up front: processes creating a new file at once wait their turn
+                # (busy timeout) instead of meeting mid-script, where SQLite answers "locked" without waiting
+                for attempt in _while_locked():
+                    with attempt:
+                        conn.executescript(f"BEGIN IMMEDIATE;\n{SQLITE}\nCOMMIT;")
             finally:
                 conn.close()
         except sqlite3.Error as exc:  # a path that cannot be opened, a file that is not SQLite
@@ -87,7 +107,9 @@ class Store:
 
     def connect(self) -> sqlite3.Connection:
         conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
-        conn.execute("PRAGMA journal_mode=WAL")
+        for attempt in _while_locked():  # switching a new file to WAL can be refused at once while another
+            with attempt:  # process does the same; the busy timeout does not cover it
+                conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")
         conn.execute("PRAGMA busy_timeout=30000")
         conn.row_factory = sqlite3.Row
