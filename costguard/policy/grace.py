@@ -16,6 +16,7 @@ from costguard.policy.model import Policy
 from costguard.state import Approval, Facts, Plan, Status
 
 MARK_TAG = "costguard:planned"
+_DUE_FORMAT = "%Y-%m-%dT%H:%M:%SZ"  # the due time in a mark (a tag value allows letters, digits and `@:-`)
 
 
 def grace_applies(plan: Plan | None, approval: Approval | None, policy: Policy) -> bool:
@@ -36,7 +37,7 @@ def due_time(plan: Plan, policy: Policy) -> datetime:
 
 def mark_value(plan: Plan, due: datetime) -> str:
     """The mark tag's value: the action and its due time (a tag value allows letters, digits and `@:-`)."""
-    return f"{plan.action}@{due:%Y-%m-%dT%H:%M:%SZ}"
+    return f"{plan.action}@{due.strftime(_DUE_FORMAT)}"
 
 
 def waiting_mark(tags: dict[str, str] | None, plan: Plan, own_mark: str, now: datetime) -> str | None:
@@ -49,7 +50,7 @@ def waiting_mark(tags: dict[str, str] | None, plan: Plan, own_mark: str, now: da
         return None
     action, _, when = value.partition("@")
     try:
-        due = datetime.strptime(when, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+        due = datetime.strptime(when, _DUE_FORMAT).replace(tzinfo=UTC)
     except ValueError:
         return None
     return value if action == plan.action and due > now else None
